@@ -1,0 +1,41 @@
+# `make run` and `make test` set up everything they need on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test worker bench clean
+
+$(PY):
+	@python=$$(scripts/find-python) && echo "Creating $(VENV) with $$python" && "$$python" -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+
+$(VENV)/.deps: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+var/secret_key: | $(PY)
+	@mkdir -p var && umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+## run: serve the whole product on http://$HOST:$PORT (default 127.0.0.1:3739), local mode.
+run: $(VENV)/.deps var/secret_key
+	@export LOCAL_ONLY=$${LOCAL_ONLY:-1}; \
+	$(PY) manage.py migrate --noinput -v 0 && exec $(PY) manage.py serve
+
+## test: the whole suite; uses DATABASE_URL / REDIS_URL when they are set.
+test: $(VENV)/.dev-deps
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} $(PY) -m pytest $(PYTEST_ARGS)
+
+## worker: a Celery worker for the usage queue (needs REDIS_URL).
+worker: $(VENV)/.deps
+	exec $(VENV)/bin/celery -A codecosts worker -Q usage,default --loglevel INFO
+
+## bench: the proxy overhead benchmark (see README).
+bench: $(VENV)/.dev-deps
+	SECRET_KEY=$${SECRET_KEY:-bench-only-secret-key} $(PY) benchmarks/proxy_overhead.py
+
+clean:
+	rm -rf $(VENV) var/test-*.sqlite3 .pytest_cache

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from codecosts import views
+
+urlpatterns = [
+    # Proxy routes first: codecosts/asgi.py serves these paths through a lean handler.
+    path("", include("proxy.urls")),
+    path("health", views.health, name="health"),
+    path("api/", include("proxy.api_urls")),
+    path("api/", include("usage.api_urls")),
+    path("admin/", admin.site.urls),
+]

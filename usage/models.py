@@ -1,0 +1,155 @@
+import uuid
+
+from django.db import models
+
+from accounts.models import Organization
+from proxy.models import ProxyEndpoint
+
+# Exact to 1e-10 cents; up to 10^10 cents per row.
+COST_FIELD = dict(max_digits=22, decimal_places=10)
+
+
+class Session(models.Model):
+    """A named stretch of work whose calls are grouped and totalled together."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        HEADER = "header", "Header"
+        CLAUDE_CODE = "claude_code", "Claude Code"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="sessions"
+    )
+    endpoint = models.ForeignKey(
+        ProxyEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    # What identifies a header or Claude Code session across calls (header value, session id).
+    external_id = models.CharField(max_length=200, blank=True, default="")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    last_call_at = models.DateTimeField(null=True, blank=True)
+
+    calls = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cost_cents = models.DecimalField(default=0, **COST_FIELD)
+    duration_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "-started_at", "-id"]),
+            models.Index(fields=["organization", "source", "external_id"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "source", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="session_external_id_unique",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class UsageLog(models.Model):
+    """One proxied call: who, which model, tokens by class, cost, timing and outcome."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        UPSTREAM_ERROR = "upstream_error"
+        CLIENT_DISCONNECTED = "client_disconnected"
+        UPSTREAM_TIMEOUT = "upstream_timeout"
+        UPSTREAM_UNREACHABLE = "upstream_unreachable"
+        RESPONSE_TOO_LARGE = "response_too_large"
+
+    # Made at the edge and returned to the client as x-codecosts-log-id; its uniqueness
+    # makes a retried write harmless.
+    id = models.UUIDField(primary_key=True, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="usage_logs"
+    )
+    endpoint = models.ForeignKey(
+        ProxyEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_logs"
+    )
+    endpoint_slug = models.CharField(max_length=63)
+    session = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_logs"
+    )
+
+    provider = models.CharField(max_length=16)
+    path = models.CharField(max_length=255)
+    request_model = models.CharField(max_length=128, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    streamed = models.BooleanField(default=False)
+
+    status_code = models.PositiveSmallIntegerField(null=True)
+    outcome = models.CharField(max_length=32, choices=Outcome.choices, default=Outcome.OK)
+    # Usage is partial: the exchange ended before the provider's final usage arrived.
+    incomplete = models.BooleanField(default=False)
+    # The response carried no usage at all (e.g. an OpenAI stream without include_usage).
+    usage_missing = models.BooleanField(default=False)
+    error_type = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    # Total cache writes (5m + 1h), the product document's cache_creation_input_tokens.
+    cache_creation_input_tokens = models.BigIntegerField(default=0)
+    cache_write_5m_tokens = models.BigIntegerField(default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0)
+    cache_read_input_tokens = models.BigIntegerField(default=0)
+    # Thinking/reasoning tokens: a breakdown of output_tokens, never added to it.
+    reasoning_tokens = models.BigIntegerField(default=0)
+    web_search_requests = models.PositiveIntegerField(default=0)
+    web_fetch_requests = models.PositiveIntegerField(default=0)
+    inference_geo = models.CharField(max_length=32, blank=True)
+    service_tier = models.CharField(max_length=32, blank=True)
+    speed = models.CharField(max_length=32, blank=True)
+    stop_reason = models.CharField(max_length=64, blank=True)
+
+    # Null when no price applies: an unpriced model or unknown usage. Never a made-up zero.
+    cost_cents = models.DecimalField(null=True, blank=True, **COST_FIELD)
+    unpriced = models.BooleanField(default=False)
+
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    ttfb_ms = models.PositiveIntegerField(null=True, blank=True)
+    upstream_request_id = models.CharField(max_length=128, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    # Last 4 characters of the provider key, for attribution. The key itself is never kept.
+    key_hint = models.CharField(max_length=8, blank=True)
+    claude_code_session_id = models.CharField(max_length=128, blank=True)
+    session_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "-started_at", "-id"]),
+            models.Index(fields=["organization", "endpoint", "-started_at"]),
+            models.Index(fields=["organization", "model", "-started_at"]),
+            models.Index(fields=["session", "-started_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.model or self.request_model} {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UsageLogBody(models.Model):
+    """Request and response bodies, zlib-compressed, apart so log lists never load them."""
+
+    log = models.OneToOneField(
+        UsageLog, primary_key=True, on_delete=models.CASCADE, related_name="body"
+    )
+    request_body = models.BinaryField()
+    response_body = models.BinaryField()
+    request_size = models.PositiveBigIntegerField(default=0)
+    response_size = models.PositiveBigIntegerField(default=0)
+    request_truncated = models.BooleanField(default=False)
+    response_truncated = models.BooleanField(default=False)
+    response_content_type = models.CharField(max_length=128, blank=True)

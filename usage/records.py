@@ -1,0 +1,87 @@
+"""Records that cross the boundary between the proxy and the usage worker.
+
+The proxy fills a TokenUsage as bytes go by and hands one UsageRecord per exchange to
+`usage.pipeline.record`. Both hold primitives only, so they travel through the broker as
+JSON.
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass(slots=True)
+class TokenUsage:
+    """Usage of one call, normalised across providers.
+
+    `input_tokens` never includes cache reads or writes (Anthropic's convention; OpenAI's
+    prompt_tokens are split into input_tokens + cache_read_tokens). `output_tokens`
+    already includes thinking/reasoning tokens; `reasoning_tokens` is only a breakdown.
+    """
+
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    inference_geo: str = ""
+    service_tier: str = ""
+    speed: str = ""
+    stop_reason: str = ""
+    # Any usage was seen at all; the provider's final usage was seen.
+    seen: bool = False
+    final: bool = False
+    # An error reported by the provider inside a 200 response (e.g. a mid-stream event).
+    error_type: str = ""
+    error_message: str = ""
+
+    @property
+    def cache_write_tokens(self) -> int:
+        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every input token of the request: uncached input, cache writes and cache reads."""
+        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TokenUsage":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """Everything the worker needs to write one UsageLog. Primitives only."""
+
+    id: str
+    organization_id: str
+    endpoint_id: str
+    endpoint_slug: str
+    provider: str
+    path: str
+    started_at: float  # epoch seconds
+    duration_ms: int
+    status_code: int | None
+    outcome: str
+    streamed: bool = False
+    ttfb_ms: int | None = None
+    request_model: str = ""
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    upstream_request_id: str = ""
+    user_agent: str = ""
+    key_hint: str = ""
+    claude_code_session_id: str = ""
+    session_name: str = ""
+    response_content_type: str = ""
+    request_body: bytes = b""
+    response_body: bytes = b""
+    request_size: int = 0
+    response_size: int = 0
+    request_truncated: bool = False
+    response_truncated: bool = False
