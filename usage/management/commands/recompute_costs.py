@@ -1,0 +1,176 @@
+"""Reprice stored usage logs after the price table changed.
+
+    python manage.py recompute_costs [--since YYYY-MM-DD] [--dry-run]
+"""
+
+import sys
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from tqdm import tqdm
+
+from usage.models import COST_FIELD, Session, UsageLog
+from usage.pricing import cost_compute
+from usage.records import TokenUsage
+
+# What the cost_cents column keeps: exact to 1e-10 cents.
+_COST_QUANTUM = Decimal(1).scaleb(-COST_FIELD["decimal_places"])
+_SESSION_CHUNK = 500
+_FIELDS = (
+    "id",
+    "session_id",
+    "provider",
+    "model",
+    "request_model",
+    "usage_missing",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_input_tokens",
+    "reasoning_tokens",
+    "web_search_requests",
+    "web_fetch_requests",
+    "inference_geo",
+    "service_tier",
+    "speed",
+    "started_at",
+    "cost_cents",
+    "unpriced",
+)
+
+
+def _since(value: str) -> datetime:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"--since wants a date as YYYY-MM-DD, got {value!r}") from exc
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _usage_from_log(log: UsageLog) -> TokenUsage:
+    cache_5m, cache_1h = log.cache_write_5m_tokens, log.cache_write_1h_tokens
+    if cache_5m + cache_1h < log.cache_creation_input_tokens:
+        # Only the total was kept: the rest of it is 5-minute writes (Claude Code's rule
+        # when the provider gives no breakdown).
+        cache_5m = log.cache_creation_input_tokens - cache_1h
+    return TokenUsage(
+        model=log.model or log.request_model,
+        input_tokens=log.input_tokens,
+        output_tokens=log.output_tokens,
+        cache_write_5m_tokens=cache_5m,
+        cache_write_1h_tokens=cache_1h,
+        cache_read_tokens=log.cache_read_input_tokens,
+        reasoning_tokens=log.reasoning_tokens,
+        web_search_requests=log.web_search_requests,
+        web_fetch_requests=log.web_fetch_requests,
+        inference_geo=log.inference_geo,
+        service_tier=log.service_tier,
+        speed=log.speed,
+    )
+
+
+def log_reprice(log: UsageLog) -> tuple[Decimal | None, bool]:
+    """Return the (cost_cents, unpriced) a log should have under the current table."""
+    if log.usage_missing:
+        # Nothing to price, and not the table's fault.
+        return None, False
+    usage = _usage_from_log(log)
+    cost = cost_compute(model=usage.model, usage=usage, at=log.started_at, provider=log.provider)
+    if cost is None:
+        return None, True
+    return cost.quantize(_COST_QUANTUM), False
+
+
+def sessions_cost_recompute(session_ids) -> int:
+    """Set each session's cost_cents to the sum of its logs' costs; return sessions updated."""
+    session_ids = list(session_ids)
+    log_total = (
+        UsageLog.objects.filter(session_id=OuterRef("pk"))
+        .order_by()
+        .values("session_id")
+        .annotate(total=Sum("cost_cents"))
+        .values("total")
+    )
+    output = DecimalField(**COST_FIELD)
+    updated = 0
+    for start in range(0, len(session_ids), _SESSION_CHUNK):
+        chunk = session_ids[start : start + _SESSION_CHUNK]
+        # One statement per chunk, so a call recorded meanwhile is not lost to a
+        # read-modify-write in Python.
+        updated += Session.objects.filter(pk__in=chunk).update(
+            cost_cents=Coalesce(
+                Subquery(log_total, output_field=output),
+                Value(Decimal(0)),
+                output_field=output,
+            )
+        )
+    return updated
+
+
+class Command(BaseCommand):
+    help = "Reprice usage logs from their stored token counts with the current price table."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--since", type=_since, help="only logs started on or after this UTC date"
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="count what would change, write nothing"
+        )
+        parser.add_argument("--batch-size", type=int, default=2000, help="logs per batch (default 2000)")
+
+    def handle(self, *args, since=None, dry_run=False, batch_size=2000, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be positive")
+        logs = UsageLog.objects.all()
+        if since is not None:
+            logs = logs.filter(started_at__gte=since)
+        logs = logs.only(*_FIELDS).order_by("pk")
+
+        seen = changed = unpriced = 0
+        sessions: set = set()
+        last_pk = None
+        # tqdm redraws with "\r"; Django's OutputWrapper would end each redraw with "\n".
+        progress_out = getattr(self.stderr, "_out", sys.stderr)
+        with tqdm(total=logs.count(), unit="log", file=progress_out) as progress:
+            while True:
+                # Keyset pagination on the primary key: each batch is one indexed range read
+                # however far in we are, unlike OFFSET.
+                batch = logs if last_pk is None else logs.filter(pk__gt=last_pk)
+                rows = list(batch[:batch_size])
+                if not rows:
+                    break
+                last_pk = rows[-1].pk
+                updates = []
+                for log in rows:
+                    cost, is_unpriced = log_reprice(log)
+                    unpriced += is_unpriced
+                    if cost != log.cost_cents or is_unpriced != log.unpriced:
+                        log.cost_cents, log.unpriced = cost, is_unpriced
+                        updates.append(log)
+                        if log.session_id is not None:
+                            sessions.add(log.session_id)
+                if updates and not dry_run:
+                    with transaction.atomic():
+                        UsageLog.objects.bulk_update(updates, ["cost_cents", "unpriced"])
+                seen += len(rows)
+                changed += len(updates)
+                progress.update(len(rows))
+
+        if dry_run:
+            self.stdout.write(
+                f"{seen} logs seen, {changed} would change, {unpriced} unpriced, "
+                f"{len(sessions)} session totals to update. Dry run: nothing written."
+            )
+            return
+        sessions_updated = sessions_cost_recompute(sessions)
+        self.stdout.write(
+            f"{seen} logs seen, {changed} changed, {unpriced} unpriced, "
+            f"{sessions_updated} session totals updated."
+        )
