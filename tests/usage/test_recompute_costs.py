@@ -195,6 +195,24 @@ def test_a_log_without_usage_stays_costless_but_is_not_unpriced(endpoint):
     assert log.unpriced is False
 
 
+def test_a_refused_call_stays_free_even_for_a_model_the_table_lacks(endpoint):
+    log = make_log(
+        endpoint,
+        started_at=datetime(2026, 11, 20, tzinfo=UTC),
+        request_model="claude-typo-4",
+        status_code=400,
+        outcome=UsageLog.Outcome.UPSTREAM_ERROR,
+        cost_cents=Decimal("0"),
+    )
+
+    output = recompute()
+
+    log.refresh_from_db()
+    assert log.cost_cents == 0
+    assert log.unpriced is False
+    assert output.startswith("1 logs seen, 0 changed, 0 unpriced")
+
+
 def test_a_priced_again_model_loses_its_unpriced_flag(endpoint):
     log = make_log(
         endpoint,

@@ -27,6 +27,7 @@ _FIELDS = (
     "model",
     "request_model",
     "usage_missing",
+    "status_code",
     "input_tokens",
     "output_tokens",
     "cache_creation_input_tokens",
@@ -75,12 +76,27 @@ def _usage_from_log(log: UsageLog) -> TokenUsage:
     )
 
 
+def _used_anything(usage: TokenUsage) -> bool:
+    return bool(
+        usage.input_tokens
+        or usage.output_tokens
+        or usage.cache_write_tokens
+        or usage.cache_read_tokens
+        or usage.web_search_requests
+        or usage.web_fetch_requests
+    )
+
+
 def log_reprice(log: UsageLog) -> tuple[Decimal | None, bool]:
     """Return the (cost_cents, unpriced) a log should have under the current table."""
     if log.usage_missing:
         # Nothing to price, and not the table's fault.
         return None, False
     usage = _usage_from_log(log)
+    if log.status_code and log.status_code >= 400 and not _used_anything(usage):
+        # The provider refused the call (often for a model it does not know): nothing is
+        # billed, as usage.services.usage_log_record records it.
+        return Decimal(0), False
     cost = cost_compute(model=usage.model, usage=usage, at=log.started_at, provider=log.provider)
     if cost is None:
         return None, True
@@ -123,7 +139,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="count what would change, write nothing"
         )
-        parser.add_argument("--batch-size", type=int, default=2000, help="logs per batch (default 2000)")
+        parser.add_argument(
+            "--batch-size", type=int, default=2000, help="logs per batch (default 2000)"
+        )
 
     def handle(self, *args, since=None, dry_run=False, batch_size=2000, **options):
         if batch_size < 1:
