@@ -89,13 +89,15 @@ class OpenAIChatMeter(UsageMeter):
         if type(data) is not dict:
             return
         prompt = as_int(data.get("prompt_tokens"))
+        output = as_int(data.get("completion_tokens"))
+        if prompt is None and output is None:
+            return  # not a usage object we can read
         cached = as_int(as_dict(data.get("prompt_tokens_details")).get("cached_tokens")) or 0
         if prompt is not None:
             usage.input_tokens = max(prompt - cached, 0)
         usage.cache_read_tokens = cached
-        value = as_int(data.get("completion_tokens"))
-        if value is not None:
-            usage.output_tokens = value
+        if output is not None:
+            usage.output_tokens = output
         value = as_int(as_dict(data.get("completion_tokens_details")).get("reasoning_tokens"))
         if value is not None:
             usage.reasoning_tokens = value
@@ -146,13 +148,15 @@ class OpenAIResponsesMeter(UsageMeter):
         if type(data) is not dict:
             return
         total = as_int(data.get("input_tokens"))
+        output = as_int(data.get("output_tokens"))
+        if total is None and output is None:
+            return  # not a usage object we can read
         cached = as_int(as_dict(data.get("input_tokens_details")).get("cached_tokens")) or 0
         if total is not None:
             usage.input_tokens = max(total - cached, 0)
         usage.cache_read_tokens = cached
-        value = as_int(data.get("output_tokens"))
-        if value is not None:
-            usage.output_tokens = value
+        if output is not None:
+            usage.output_tokens = output
         value = as_int(as_dict(data.get("output_tokens_details")).get("reasoning_tokens"))
         if value is not None:
             usage.reasoning_tokens = value
@@ -176,8 +180,9 @@ class OpenAIEmbeddingsMeter(UsageMeter):
         prompt = as_int(data.get("prompt_tokens"))
         if prompt is None:
             prompt = as_int(data.get("total_tokens"))
-        if prompt is not None:
-            usage.input_tokens = prompt
+        if prompt is None:
+            return
+        usage.input_tokens = prompt
         usage.seen = usage.final = True
 
 
