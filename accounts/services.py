@@ -1,0 +1,95 @@
+"""Writes for organizations, memberships and API keys."""
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import ApiKey, Membership, Organization
+from accounts.selectors import api_key_hash
+
+# How many characters of a raw key are kept in clear, to tell keys apart in lists.
+API_KEY_DISPLAY_PREFIX_LENGTH = 12
+# `last_used_at` is a hint for humans; writing it on every request would turn each
+# authenticated read into a write on the same row.
+API_KEY_LAST_USED_RESOLUTION = timedelta(hours=1)
+ORGANIZATION_NAME_MAX_LENGTH = 200
+
+
+def organization_create(*, name: str, owner=None) -> Organization:
+    """Create an organization; with `owner`, make that user its owner."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "name must not be blank"}, code="blank")
+    if len(name) > ORGANIZATION_NAME_MAX_LENGTH:
+        raise ValidationError(
+            {"name": f"name must be at most {ORGANIZATION_NAME_MAX_LENGTH} characters"},
+            code="max_length",
+        )
+    with transaction.atomic():
+        organization = Organization.objects.create(name=name)
+        if owner is not None:
+            membership_create(
+                organization=organization, user=owner, role=Membership.Role.OWNER
+            )
+    return organization
+
+
+def membership_create(
+    *, organization: Organization, user, role: str = Membership.Role.MEMBER
+) -> Membership:
+    """Add `user` to `organization` with `role` (owner or member)."""
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": f"role must be one of {Membership.Role.values}"})
+    return Membership.objects.create(organization=organization, user=user, role=role)
+
+
+def api_key_create(
+    *, organization: Organization, name: str = "", created_by=None
+) -> tuple[ApiKey, str]:
+    """Create an API key; return it with the raw key, which exists nowhere else.
+
+    Only the SHA-256 digest and the first few characters are stored: show the raw
+    key to its owner once, then drop it.
+    """
+    raw_key = ApiKey.PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(
+        organization=organization,
+        name=(name or "").strip()[:100],
+        display_prefix=raw_key[:API_KEY_DISPLAY_PREFIX_LENGTH],
+        key_hash=api_key_hash(raw_key),
+        created_by=created_by,
+    )
+    return api_key, raw_key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke the key from now on; revoking twice keeps the first time."""
+    if api_key.revoked_at is None:
+        now = timezone.now()
+        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now)
+        api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key
+
+
+def api_key_mark_used(*, api_key: ApiKey, now: datetime | None = None) -> bool:
+    """Record that the key was used, at most once per hour; return whether it wrote.
+
+    The condition lives in the UPDATE itself, so of many concurrent requests with a
+    stale `last_used_at` only the first one writes.
+    """
+    now = now or timezone.now()
+    threshold = now - API_KEY_LAST_USED_RESOLUTION
+    if api_key.last_used_at is not None and api_key.last_used_at >= threshold:
+        return False
+    updated = (
+        ApiKey.objects.filter(pk=api_key.pk)
+        .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold))
+        .update(last_used_at=now)
+    )
+    if updated:
+        api_key.last_used_at = now
+    return bool(updated)
