@@ -1,0 +1,35 @@
+"""Shapes of the proxy endpoints API: types in, JSON out. Rules live in proxy.services."""
+
+from rest_framework import serializers
+
+from proxy.models import ProxyEndpoint
+from proxy.selectors import proxy_endpoint_url
+
+
+class ProxyEndpointSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProxyEndpoint
+        fields = ["id", "name", "slug", "url", "created_at", "rate_limit_per_minute"]
+        read_only_fields = fields
+
+    def get_url(self, endpoint: ProxyEndpoint) -> str:
+        return proxy_endpoint_url(endpoint=endpoint, request=self.context.get("request"))
+
+
+class ProxyEndpointCreateInputSerializer(serializers.Serializer):
+    # Blank values pass through so the service gives its own message for them.
+    name = serializers.CharField(allow_blank=True)
+    slug = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+    rate_limit_per_minute = serializers.IntegerField(required=False, allow_null=True)
+
+
+class ProxyEndpointUpdateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True)
+    slug = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+    rate_limit_per_minute = serializers.IntegerField(required=False, allow_null=True)

@@ -1,0 +1,200 @@
+"""Writes for proxy endpoints.
+
+Slugs are global (they are the URL), lowercase letters, digits and hyphens, 1–63
+characters, starting and ending with a letter or digit. Every write deletes the
+endpoint's shared-cache entry once the transaction commits, so the proxy sees a new,
+changed or deleted endpoint without waiting for the entry to expire (creation matters
+too: the proxy caches "no such slug" for a few seconds).
+"""
+
+import enum
+import logging
+import re
+import secrets
+import string
+from typing import Literal
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from accounts.models import Organization
+from proxy.models import ProxyEndpoint
+from proxy.selectors import proxy_endpoint_cache_key, proxy_endpoint_slug_taken
+
+logger = logging.getLogger(__name__)
+
+SLUG_MAX_LENGTH = 63
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+SLUG_FALLBACK = "endpoint"
+SLUG_SUFFIX_LENGTH = 4
+SLUG_ATTEMPTS = 10
+NAME_MAX_LENGTH = 100
+RATE_LIMIT_MAX = 100_000
+
+
+class Unset(enum.Enum):
+    UNSET = "UNSET"
+
+
+UNSET = Unset.UNSET
+
+
+def _slug_error(message: str, code: str) -> ValidationError:
+    return ValidationError({"slug": ValidationError(message, code=code)})
+
+
+def proxy_endpoint_validate_slug(slug: str) -> None:
+    """Raise a ValidationError that says what is wrong with an explicit slug."""
+    if not isinstance(slug, str) or not slug:
+        raise _slug_error("slug must not be empty", "blank")
+    if len(slug) > SLUG_MAX_LENGTH:
+        raise _slug_error(f"slug must be at most {SLUG_MAX_LENGTH} characters", "max_length")
+    if re.search(r"[^a-z0-9-]", slug):
+        raise _slug_error(
+            "slug may contain only lowercase letters (a-z), digits and hyphens", "invalid_slug"
+        )
+    if slug.startswith("-") or slug.endswith("-"):
+        raise _slug_error("slug must start and end with a letter or digit", "invalid_slug")
+
+
+def proxy_endpoint_slug_from_name(name: str) -> str:
+    """A valid slug made from a name: "My Project_2" → "my-project-2"; never empty."""
+    slug = re.sub(r"[-_\s]+", "-", slugify(name)).strip("-")
+    slug = slug[:SLUG_MAX_LENGTH].rstrip("-")
+    return slug or SLUG_FALLBACK
+
+
+def _with_suffix(base: str) -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    suffix = "".join(secrets.choice(alphabet) for _ in range(SLUG_SUFFIX_LENGTH))
+    head = base[: SLUG_MAX_LENGTH - SLUG_SUFFIX_LENGTH - 1].rstrip("-")
+    return f"{head}-{suffix}"
+
+
+def _clean_name(name) -> str:
+    if not isinstance(name, str):
+        raise ValidationError({"name": ValidationError("name must be a string", code="invalid")})
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": ValidationError("name must not be blank", code="blank")})
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationError(
+            {
+                "name": ValidationError(
+                    f"name must be at most {NAME_MAX_LENGTH} characters", code="max_length"
+                )
+            }
+        )
+    return name
+
+
+def _clean_rate_limit(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= RATE_LIMIT_MAX:
+        raise ValidationError(
+            {
+                "rate_limit_per_minute": ValidationError(
+                    f"rate_limit_per_minute must be null or an integer between 1 and "
+                    f"{RATE_LIMIT_MAX}",
+                    code="invalid_rate_limit",
+                )
+            }
+        )
+    return value
+
+
+def _invalidate_on_commit(slug: str) -> None:
+    def invalidate():
+        cache.delete(proxy_endpoint_cache_key(slug=slug))
+
+    # robust: the write has committed; a cache outage must not turn it into a 500.
+    # The proxy then sees the change when its entry expires.
+    transaction.on_commit(invalidate, robust=True)
+
+
+def _insert(*, organization: Organization, name: str, slug: str, rate_limit) -> ProxyEndpoint | None:
+    """Insert, or return None if the slug was taken meanwhile (unique constraint)."""
+    try:
+        with transaction.atomic():
+            return ProxyEndpoint.objects.create(
+                organization=organization, name=name, slug=slug, rate_limit_per_minute=rate_limit
+            )
+    except IntegrityError:
+        if proxy_endpoint_slug_taken(slug=slug):
+            return None
+        raise
+
+
+def proxy_endpoint_create(
+    *,
+    organization: Organization,
+    name: str,
+    slug: str | None = None,
+    rate_limit_per_minute: int | None = None,
+) -> ProxyEndpoint:
+    """Create an endpoint; without `slug`, derive a free one from the name."""
+    name = _clean_name(name)
+    rate_limit_per_minute = _clean_rate_limit(rate_limit_per_minute)
+    if slug is not None:
+        proxy_endpoint_validate_slug(slug)
+        endpoint = None
+        if not proxy_endpoint_slug_taken(slug=slug):
+            endpoint = _insert(
+                organization=organization, name=name, slug=slug, rate_limit=rate_limit_per_minute
+            )
+        if endpoint is None:
+            raise _slug_error("slug already taken", "slug_taken")
+    else:
+        base = proxy_endpoint_slug_from_name(name)
+        candidate = base
+        for _ in range(SLUG_ATTEMPTS):
+            endpoint = None
+            if not proxy_endpoint_slug_taken(slug=candidate):
+                endpoint = _insert(
+                    organization=organization,
+                    name=name,
+                    slug=candidate,
+                    rate_limit=rate_limit_per_minute,
+                )
+            if endpoint is not None:
+                break
+            candidate = _with_suffix(base)
+        else:
+            raise _slug_error("could not find a free slug; pass one explicitly", "slug_taken")
+    _invalidate_on_commit(endpoint.slug)
+    return endpoint
+
+
+def proxy_endpoint_update(
+    *,
+    endpoint: ProxyEndpoint,
+    name: str | Literal[Unset.UNSET] = UNSET,
+    rate_limit_per_minute: int | None | Literal[Unset.UNSET] = UNSET,
+    slug: str | None | Literal[Unset.UNSET] = UNSET,
+) -> ProxyEndpoint:
+    """Change an endpoint's name or rate limit. The slug is fixed: it is in clients' URLs."""
+    if slug is not UNSET and slug != endpoint.slug:
+        raise _slug_error(
+            "slug cannot be changed; create a new endpoint for a new URL", "slug_immutable"
+        )
+    changed = []
+    if name is not UNSET:
+        endpoint.name = _clean_name(name)
+        changed.append("name")
+    if rate_limit_per_minute is not UNSET:
+        endpoint.rate_limit_per_minute = _clean_rate_limit(rate_limit_per_minute)
+        changed.append("rate_limit_per_minute")
+    if changed:
+        endpoint.save(update_fields=changed)
+        _invalidate_on_commit(endpoint.slug)
+    return endpoint
+
+
+def proxy_endpoint_delete(*, endpoint: ProxyEndpoint) -> None:
+    """Delete an endpoint; its slug becomes free. Past usage logs keep `endpoint_slug`."""
+    slug = endpoint.slug
+    endpoint.delete()
+    _invalidate_on_commit(slug)
