@@ -11,3 +11,9 @@ urlpatterns = [
     path("api/", include("usage.api_urls")),
     path("admin/", admin.site.urls),
 ]
+
+# Paths under /api/ get JSON errors; everything else keeps Django's pages.
+handler400 = "codecosts.views.handler400"
+handler403 = "codecosts.views.handler403"
+handler404 = "codecosts.views.handler404"
+handler500 = "codecosts.views.handler500"
