@@ -33,3 +33,127 @@ def pytest_sessionstart(session):
             problems.append(f"Redis unreachable: {exc}")
     if problems:
         pytest.exit("CODECOSTS_REQUIRE_SERVICES is set but: " + "; ".join(problems), returncode=3)
+
+
+# --- The shared fixture world ------------------------------------------------------
+#
+#   org ("Acme")          owner (role owner), member (role member); owner_key
+#   other_org ("Globex")  outsider (role owner); outsider_key
+#
+# owner_key / outsider_key are raw API key strings (what a user pastes into a script).
+# api_client / outsider_client are DRF APIClients sending `Authorization: Bearer <key>`
+# for Acme / Globex, with JSON as the default request format:
+#     api_client.post("/api/proxy-endpoints", {"name": "x"})
+# owner_session_client is logged in as `owner` through the browser session instead.
+# Every API test can therefore check that Globex never sees Acme's objects.
+
+
+@pytest.fixture
+def org(db):
+    """The organization "Acme"."""
+    from accounts.services import organization_create
+
+    return organization_create(name="Acme")
+
+
+@pytest.fixture
+def other_org(db):
+    """The organization "Globex", which must never see Acme's data."""
+    from accounts.services import organization_create
+
+    return organization_create(name="Globex")
+
+
+def _user(username: str):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(username=username, email=f"{username}@example.com")
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    return user
+
+
+@pytest.fixture
+def owner(org):
+    """Acme's owner."""
+    from accounts.models import Membership
+    from accounts.services import membership_create
+
+    user = _user("owner")
+    membership_create(organization=org, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def member(org):
+    """A plain member of Acme."""
+    from accounts.services import membership_create
+
+    user = _user("member")
+    membership_create(organization=org, user=user)
+    return user
+
+
+@pytest.fixture
+def outsider(other_org):
+    """Globex's owner: a user in another organization."""
+    from accounts.models import Membership
+    from accounts.services import membership_create
+
+    user = _user("outsider")
+    membership_create(organization=other_org, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def owner_key(org, owner) -> str:
+    """A raw API key for Acme, created by its owner."""
+    from accounts.services import api_key_create
+
+    _, raw_key = api_key_create(organization=org, name="owner's key", created_by=owner)
+    return raw_key
+
+
+@pytest.fixture
+def outsider_key(other_org, outsider) -> str:
+    """A raw API key for Globex."""
+    from accounts.services import api_key_create
+
+    _, raw_key = api_key_create(organization=other_org, name="outsider's key", created_by=outsider)
+    return raw_key
+
+
+def _api_client(raw_key: str | None = None):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.default_format = "json"
+    if raw_key is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client
+
+
+@pytest.fixture
+def anonymous_client(db):
+    """An APIClient without credentials (JSON by default)."""
+    return _api_client()
+
+
+@pytest.fixture
+def api_client(owner_key):
+    """An APIClient authenticated as Acme with `owner_key` (JSON by default)."""
+    return _api_client(owner_key)
+
+
+@pytest.fixture
+def outsider_client(outsider_key):
+    """An APIClient authenticated as Globex with `outsider_key` (JSON by default)."""
+    return _api_client(outsider_key)
+
+
+@pytest.fixture
+def owner_session_client(owner):
+    """An APIClient logged in as Acme's owner through the session, no API key."""
+    client = _api_client()
+    client.force_login(owner)
+    return client
