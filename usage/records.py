@@ -5,6 +5,8 @@ The proxy fills a TokenUsage as bytes go by and hands one UsageRecord per exchan
 JSON.
 """
 
+import base64
+import zlib
 from dataclasses import asdict, dataclass, field, fields
 
 
@@ -69,6 +71,8 @@ class UsageRecord:
     duration_ms: int
     status_code: int | None
     outcome: str
+    # Usage is partial: the exchange ended before the provider's final usage arrived.
+    incomplete: bool = False
     streamed: bool = False
     ttfb_ms: int | None = None
     request_model: str = ""
@@ -85,3 +89,30 @@ class UsageRecord:
     response_size: int = 0
     request_truncated: bool = False
     response_truncated: bool = False
+
+
+def record_to_payload(record: UsageRecord) -> dict:
+    """The record as JSON-safe primitives, bodies zlib-compressed and base64-encoded."""
+    payload = {}
+    for f in fields(UsageRecord):
+        value = getattr(record, f.name)
+        if f.name == "usage":
+            value = value.to_dict()
+        elif f.name in _BODY_FIELDS:
+            value = base64.b64encode(zlib.compress(value, 6)).decode("ascii") if value else ""
+        payload[f.name] = value
+    return payload
+
+
+def record_from_payload(payload: dict) -> UsageRecord:
+    """Rebuild a record; its bodies stay zlib-compressed (as they are stored)."""
+    names = {f.name for f in fields(UsageRecord)}
+    values = {k: v for k, v in payload.items() if k in names}
+    values["usage"] = TokenUsage.from_dict(values.get("usage") or {})
+    for name in _BODY_FIELDS:
+        encoded = values.get(name) or ""
+        values[name] = base64.b64decode(encoded) if encoded else b""
+    return UsageRecord(**values)
+
+
+_BODY_FIELDS = ("request_body", "response_body")

@@ -1,0 +1,409 @@
+"""The forwarding view: one async view for every provider route.
+
+Hot path rules (DESIGN §3): no database write and no blocking call on the event loop,
+streams are never buffered, and logging never fails the client's request. The exchange
+is metered as bytes go by and handed to `usage.pipeline.record` when it ends.
+"""
+
+import asyncio
+import time
+import uuid
+
+import aiohttp
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+from django_ratelimit.core import get_usage
+
+from proxy import errors, upstream
+from proxy.endpoint_cache import EndpointRef, endpoint_for_slug
+from proxy.providers.base import meter_for, request_info
+from usage import pipeline
+from usage.records import UsageRecord
+
+# Request headers never forwarded: hop-by-hop ones, those the client library or the proxy
+# must set for the new connection, cookies, forwarding metadata and Codecosts' own.
+# accept-encoding is negotiated by the upstream client itself, because the proxy must
+# read the bytes to meter them; the client receives identity-encoded bodies.
+_DROP_REQUEST_HEADERS = frozenset(
+    {
+        b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization",
+        b"proxy-connection", b"te", b"trailer", b"trailers", b"transfer-encoding",
+        b"upgrade", b"host", b"content-length", b"cookie", b"forwarded",
+        b"accept-encoding",
+    }
+)
+_DROP_REQUEST_PREFIXES = (b"x-forwarded-", b"x-codecosts-")
+# Response headers not passed back: hop-by-hop ones, the length and encoding of a body
+# the client now gets decompressed, and upstream cookies (never kept for a proxy domain).
+_DROP_RESPONSE_HEADERS = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+        "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+        "content-length", "content-encoding", "set-cookie",
+    }
+)
+_REQUEST_ID_HEADERS = ("request-id", "x-request-id")
+
+_MESSAGES = "messages"
+_COUNT_TOKENS = "count_tokens"
+
+_rate_limit_usage = sync_to_async(get_usage, thread_sensitive=False)
+
+
+def _upstream_base(provider: str) -> str:
+    if provider == errors.OPENAI:
+        return settings.OPENAI_UPSTREAM_URL
+    return settings.ANTHROPIC_UPSTREAM_URL
+
+
+def _rate_limit_group(provider: str, path: str, metered: bool) -> tuple[str, int] | None:
+    """The rate-limit group and per-minute limit of a route, or None when unlimited."""
+    if provider == errors.ANTHROPIC and path.startswith("/v1/messages/count_tokens"):
+        return _COUNT_TOKENS, settings.RATE_LIMIT_COUNT_TOKENS_PER_MINUTE
+    if metered:
+        return _MESSAGES, settings.RATE_LIMIT_MESSAGES_PER_MINUTE
+    return None
+
+
+async def _check_rate_limit(request, endpoint: EndpointRef, group: str, default: int):
+    """Return a 429 response when the endpoint is over its limit for this group."""
+    limit = default
+    if group == _MESSAGES and endpoint.rate_limit_per_minute is not None:
+        limit = endpoint.rate_limit_per_minute
+    if not limit:
+        return None
+    usage = await _rate_limit_usage(
+        request,
+        group=f"{group}:{endpoint.slug}",
+        key=lambda _group, _request: endpoint.slug,
+        rate=f"{limit}/m",
+        increment=True,
+    )
+    if usage is None or not usage["should_limit"]:
+        return None
+    return usage["time_left"]
+
+
+def _forward_headers(scope) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
+    """Headers to send upstream, and the few the proxy itself reads."""
+    forwarded = []
+    seen = {}
+    for name, value in scope["headers"]:
+        if name in _WATCHED_HEADERS:
+            seen[name] = value.decode("latin-1")
+        if name in _DROP_REQUEST_HEADERS or name.startswith(_DROP_REQUEST_PREFIXES):
+            continue
+        forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
+    return forwarded, seen
+
+
+_WATCHED_HEADERS = frozenset(
+    {
+        b"x-api-key", b"authorization", b"user-agent", b"x-codecosts-session",
+        b"x-claude-code-session-id",
+    }
+)
+
+
+def _key_hint(seen: dict[bytes, str]) -> str:
+    key = seen.get(b"x-api-key") or seen.get(b"authorization", "")
+    key = key.strip()
+    return key[-4:] if len(key) >= 8 else ""
+
+
+def _response_headers(upstream_headers, log_id: str | None) -> dict[str, str]:
+    headers = {}
+    for name, value in upstream_headers.items():
+        lowered = name.lower()
+        if lowered in _DROP_RESPONSE_HEADERS:
+            continue
+        if lowered in headers:
+            headers[lowered] = f"{headers[lowered]}, {value}"
+        else:
+            headers[lowered] = value
+    if log_id:
+        headers["x-codecosts-log-id"] = log_id
+    return headers
+
+
+class Exchange:
+    """One metered call: what was seen of it, and its one usage record."""
+
+    __slots__ = (
+        "log_id", "endpoint", "provider", "path", "started", "t0", "ttfb_ms", "meter",
+        "request_body", "seen_headers", "info", "status", "streamed", "upstream_request_id",
+        "response_parts", "response_size", "response_kept", "response_content_type", "done",
+    )
+
+    def __init__(self, *, endpoint, provider, path, body, seen_headers, meter):
+        self.log_id = str(uuid.uuid4())
+        self.endpoint = endpoint
+        self.provider = provider
+        self.path = path
+        self.started = time.time()
+        self.t0 = time.perf_counter()
+        self.ttfb_ms = None
+        self.meter = meter
+        self.request_body = body
+        self.seen_headers = seen_headers
+        self.info = request_info(body)
+        self.status = None
+        self.streamed = False
+        self.upstream_request_id = ""
+        self.response_parts = []
+        self.response_size = 0
+        self.response_kept = 0
+        self.response_content_type = ""
+        self.done = False
+
+    def keep(self, chunk: bytes) -> None:
+        """Keep response bytes for the log, up to LOG_BODY_MAX_BYTES; count all of them."""
+        self.response_size += len(chunk)
+        room = settings.LOG_BODY_MAX_BYTES - self.response_kept
+        if room > 0:
+            part = chunk if len(chunk) <= room else chunk[:room]
+            self.response_parts.append(part)
+            self.response_kept += len(part)
+
+    def finish(self, outcome: str, *, incomplete: bool = False) -> None:
+        """Hand the exchange's one record to the usage pipeline. Idempotent, never raises."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            usage = self.meter.usage
+            if outcome == "ok" and usage.error_type:
+                outcome = "upstream_error"  # an error event inside a 200 stream
+            if outcome in ("client_disconnected", "upstream_timeout"):
+                incomplete = True
+            elif self.streamed and (outcome != "ok" or (usage.seen and not usage.final)):
+                # The stream ended before the provider's final usage.
+                incomplete = True
+            limit = settings.LOG_BODY_MAX_BYTES
+            body = self.request_body
+            seen = self.seen_headers
+            pipeline.record(
+                UsageRecord(
+                    id=self.log_id,
+                    organization_id=self.endpoint.organization_id,
+                    endpoint_id=self.endpoint.id,
+                    endpoint_slug=self.endpoint.slug,
+                    provider=self.provider,
+                    path=self.path,
+                    started_at=self.started,
+                    duration_ms=int((time.perf_counter() - self.t0) * 1000),
+                    ttfb_ms=self.ttfb_ms,
+                    status_code=self.status,
+                    outcome=outcome,
+                    incomplete=incomplete,
+                    streamed=self.streamed,
+                    request_model=self.info.model,
+                    usage=usage,
+                    upstream_request_id=self.upstream_request_id,
+                    user_agent=seen.get(b"user-agent", "")[:512],
+                    key_hint=_key_hint(seen),
+                    claude_code_session_id=(
+                        seen.get(b"x-claude-code-session-id") or self.info.claude_code_session_id
+                    )[:128],
+                    session_name=seen.get(b"x-codecosts-session", "")[:200],
+                    response_content_type=self.response_content_type,
+                    request_body=body if len(body) <= limit else body[:limit],
+                    request_size=len(body),
+                    request_truncated=len(body) > limit,
+                    response_body=b"".join(self.response_parts),
+                    response_size=self.response_size,
+                    response_truncated=self.response_size > self.response_kept,
+                )
+            )
+        except Exception:  # noqa: BLE001 - logging must never fail the client's request
+            pipeline.logger.exception("could not hand over usage record %s", self.log_id)
+
+
+async def proxy_root(request, slug: str | None = None, path: str = ""):
+    """Answer probes of an endpoint's root (Claude Code's HEAD <base>/api/hello) at once."""
+    provider = errors.provider_for_path(request.path)
+    if request.method not in ("GET", "HEAD"):
+        return errors.error_response(provider, 404, f"Unknown path: {request.path}")
+    if slug is not None and await endpoint_for_slug(slug) is None:
+        return errors.error_response(provider, 404, f"No proxy endpoint named '{slug}'.")
+    return HttpResponse(b'{"ok": true}', content_type="application/json")
+
+
+async def proxy(request, provider: str, rest: str, slug: str = "local"):
+    """Forward a request to the provider and stream the answer back, metering it."""
+    endpoint = await endpoint_for_slug(slug)
+    if endpoint is None:
+        return errors.error_response(provider, 404, f"No proxy endpoint named '{slug}'.")
+
+    path = "/" + rest
+    # A base URL that already ends in /v1 (as some docs show for local proxies) doubles it.
+    if path.startswith("/v1/v1/"):
+        path = path[3:]
+    scope = request.scope
+    meter = meter_for(provider, path)
+    limit = _rate_limit_group(provider, path, meter is not None)
+    if limit is not None:
+        retry_after = await _check_rate_limit(request, endpoint, *limit)
+        if retry_after is not None:
+            return errors.error_response(
+                provider,
+                429,
+                f"Rate limit exceeded for proxy endpoint '{endpoint.slug}'.",
+                code="rate_limit_exceeded",
+                headers={"retry-after": str(max(1, int(retry_after)))},
+            )
+
+    body = request.read()
+    headers, seen = _forward_headers(scope)
+    url = _upstream_base(provider) + path
+    if scope["query_string"]:
+        url = f"{url}?{scope['query_string'].decode('latin-1')}"
+    exchange = (
+        Exchange(endpoint=endpoint, provider=provider, path=path, body=body, seen_headers=seen, meter=meter)
+        if meter is not None
+        else None
+    )
+    streaming = exchange.info.stream if exchange is not None else False
+
+    try:
+        response = await upstream.session().request(
+            request.method,
+            url,
+            data=body or None,
+            headers=headers,
+            timeout=upstream.timeout(streaming=streaming),
+            allow_redirects=False,
+        )
+    except asyncio.CancelledError:
+        if exchange is not None:
+            exchange.finish("client_disconnected")
+        raise
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        if exchange is not None:
+            exchange.finish("upstream_timeout")
+        return errors.error_response(provider, 504, "The provider did not answer in time.")
+    except (aiohttp.ClientError, OSError):
+        if exchange is not None:
+            exchange.finish("upstream_unreachable")
+        return errors.error_response(provider, 502, "The provider could not be reached.")
+
+    if exchange is None:
+        return await _pass_through(response, provider)
+    exchange.ttfb_ms = int((time.perf_counter() - exchange.t0) * 1000)
+    exchange.status = response.status
+    exchange.upstream_request_id = next(
+        (response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), ""
+    )[:128]
+    content_type = response.headers.get("content-type", "")
+    exchange.response_content_type = content_type[:128]
+    headers = _response_headers(response.headers, exchange.log_id)
+    if content_type.startswith("text/event-stream"):
+        return _stream(response, exchange, headers)
+    return await _buffered(response, exchange, headers)
+
+
+async def _read_capped(response, *, on_chunk=None) -> bytes | None:
+    """A non-streaming body, or None when it exceeds PROXY_MAX_RESPONSE_BYTES."""
+    limit = settings.PROXY_MAX_RESPONSE_BYTES
+    if response.content_length is not None and response.content_length > limit:
+        return None
+    parts = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _pass_through(response, provider: str):
+    """An unmetered route: stream SSE through, return anything else as it came."""
+    headers = _response_headers(response.headers, None)
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+
+        async def relay():
+            try:
+                async for chunk in response.content.iter_any():
+                    yield chunk
+            finally:
+                response.close()
+
+        return StreamingHttpResponse(relay(), status=response.status, headers=headers)
+    try:
+        body = await _read_capped(response)
+    except (asyncio.TimeoutError, aiohttp.ClientError):
+        response.close()
+        return errors.error_response(provider, 504, "The provider stopped answering.")
+    finally:
+        response.release()
+    if body is None:
+        response.close()
+        return errors.error_response(provider, 502, "The provider's response is too large.")
+    return HttpResponse(body, status=response.status, headers=headers)
+
+
+async def _buffered(response, exchange: Exchange, headers):
+    provider = exchange.provider
+    try:
+        body = await _read_capped(response)
+    except asyncio.CancelledError:
+        response.close()
+        exchange.finish("client_disconnected")
+        raise
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        response.close()
+        exchange.finish("upstream_timeout")
+        return errors.error_response(provider, 504, "The provider stopped answering.")
+    except aiohttp.ClientError:
+        response.close()
+        exchange.finish("upstream_error", incomplete=True)
+        return errors.error_response(provider, 502, "The provider's response was cut off.")
+    response.release()
+    if body is None:
+        response.close()
+        exchange.status = 502
+        exchange.finish("response_too_large")
+        return errors.error_response(provider, 502, "The provider's response is too large.")
+    exchange.meter.feed_body(body)
+    exchange.keep(body)
+    exchange.finish("ok" if response.status < 400 else "upstream_error")
+    return HttpResponse(body, status=response.status, headers=headers)
+
+
+def _stream(response, exchange: Exchange, headers) -> StreamingHttpResponse:
+    exchange.streamed = True
+    headers["cache-control"] = "no-cache"
+    headers["x-accel-buffering"] = "no"
+
+    async def relay():
+        outcome = "ok" if response.status < 400 else "upstream_error"
+        try:
+            # Each chunk is written to the client before the next one is read.
+            async for chunk in response.content.iter_any():
+                exchange.meter.feed(chunk)
+                exchange.keep(chunk)
+                yield chunk
+            exchange.meter.close()
+        except asyncio.CancelledError:
+            outcome = "client_disconnected"
+            raise
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            outcome = "upstream_timeout"
+            yield errors.stream_error_event(
+                exchange.provider, 504, "The provider stopped sending for too long."
+            )
+        except aiohttp.ClientError:
+            outcome = "upstream_error"
+            exchange.meter.usage.error_type = exchange.meter.usage.error_type or "connection_lost"
+            yield errors.stream_error_event(exchange.provider, 502, "The provider's stream was cut off.")
+        finally:
+            response.close()
+            exchange.finish(outcome)
+
+    streaming = StreamingHttpResponse(relay(), status=response.status, headers=headers)
+    # If the client goes away before the stream starts, the generator never runs; the
+    # response's closers still log the exchange and free the upstream connection.
+    streaming._resource_closers.append(lambda: (response.close(), exchange.finish("client_disconnected")))
+    return streaming

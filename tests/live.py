@@ -1,0 +1,138 @@
+"""Real processes for integration tests: the ASGI server and, with Redis, a Celery worker.
+
+They run exactly as in production (uvicorn on codecosts.asgi, `celery -A codecosts
+worker`), against the test database, with the provider upstream pointed at the fake one.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    """The URL of the test database pytest-django created, for child processes."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def redis_url_for_tests() -> str:
+    """A Redis database of this test run's own, so parallel runs never share queues or limits."""
+    if not settings.REDIS_URL:
+        return ""
+    base = settings.REDIS_URL.rsplit("/", 1)[0] if settings.REDIS_URL.count("/") > 2 else settings.REDIS_URL
+    return f"{base}/{1 + os.getpid() % 15}"
+
+
+def child_env(*, upstream_url: str, spool_dir: Path, redis_url: str | None = None, **extra) -> dict:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "codecosts.settings",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url_for_tests() if redis_url is None else redis_url,
+        "ANTHROPIC_UPSTREAM_URL": upstream_url,
+        "OPENAI_UPSTREAM_URL": upstream_url,
+        "USAGE_SPOOL_DIR": str(spool_dir),
+        "LOCAL_ONLY": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict, log_path: Path):
+        self.args = args
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Process":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class AsgiServer(Process):
+    def __init__(self, env: dict, log_path: Path, port: int | None = None):
+        self.port = port or free_port()
+        super().__init__(
+            [
+                sys.executable, "-m", "uvicorn", "codecosts.asgi:application",
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--lifespan", "on", "--no-access-log", "--loop", "uvloop", "--http", "httptools",
+            ],
+            {**env, "PORT": str(self.port)},
+            log_path,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "AsgiServer":
+        super().start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ASGI server exited early:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code in (200, 503):
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"ASGI server did not answer within 30 s:\n{self.log()}")
+
+
+class CeleryWorker(Process):
+    def __init__(self, env: dict, log_path: Path):
+        super().__init__(
+            [
+                sys.executable, "-m", "celery", "-A", "codecosts", "worker",
+                "-Q", "usage,default", "-P", "solo", "--without-gossip", "--without-mingle",
+                "--without-heartbeat", "-l", "WARNING",
+            ],
+            env,
+            log_path,
+        )
+
+
+def wait_until(predicate, *, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")

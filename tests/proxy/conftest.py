@@ -1,0 +1,93 @@
+"""Integration fixtures: the fake upstream, a real ASGI server and (with Redis) a worker."""
+
+import uuid
+
+import pytest
+
+from accounts.models import Organization
+from proxy.models import ProxyEndpoint
+from tests.fake_upstream import FakeUpstream
+from tests.live import AsgiServer, CeleryWorker, child_env, redis_url_for_tests, wait_until
+from usage.models import UsageLog
+
+
+@pytest.fixture(scope="session")
+def fake_upstream():
+    upstream = FakeUpstream().start()
+    yield upstream
+    upstream.stop()
+
+
+class Stack:
+    """A running server (and worker), and helpers to look at what it logged."""
+
+    def __init__(self, server: AsgiServer, worker: CeleryWorker | None, upstream: FakeUpstream):
+        self.server = server
+        self.worker = worker
+        self.upstream = upstream
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def base_url(self, endpoint: ProxyEndpoint) -> str:
+        return f"{self.server.url}/proxy/{endpoint.slug}"
+
+    def log(self, log_id: str, timeout: float = 20.0) -> UsageLog:
+        return wait_until(
+            lambda: UsageLog.objects.filter(id=log_id).select_related("body").first(),
+            timeout=timeout,
+            message=f"usage log {log_id}\n--- server ---\n{self.server.log()[-3000:]}"
+            + (f"\n--- worker ---\n{self.worker.log()[-3000:]}" if self.worker else ""),
+        )
+
+    def logs_for(self, endpoint: ProxyEndpoint, count: int, timeout: float = 20.0) -> list[UsageLog]:
+        def enough():
+            logs = list(UsageLog.objects.filter(endpoint=endpoint).select_related("body"))
+            return logs if len(logs) >= count else None
+
+        return wait_until(enough, timeout=timeout, message=f"{count} usage logs of {endpoint.slug}")
+
+
+def start_stack(tmp_path_factory, upstream: FakeUpstream, name: str, **settings) -> Stack:
+    """Start a server (and a worker when Redis is configured) with these settings."""
+    directory = tmp_path_factory.mktemp(name)
+    env = child_env(upstream_url=settings.pop("upstream_url", upstream.url), spool_dir=directory / "spool", **settings)
+    worker = None
+    if env["REDIS_URL"]:
+        worker = CeleryWorker(env, directory / "worker.log").start()
+    try:
+        server = AsgiServer(env, directory / "server.log").start()
+    except Exception:
+        if worker:
+            worker.stop()
+        raise
+    return Stack(server, worker, upstream)
+
+
+@pytest.fixture(scope="session")
+def live_stack(django_db_setup, django_db_blocker, tmp_path_factory, fake_upstream):
+    """The product as deployed: uvicorn on codecosts.asgi, a Celery worker when REDIS_URL is set."""
+    stack = start_stack(
+        tmp_path_factory,
+        fake_upstream,
+        "live",
+        RATE_LIMIT_MESSAGES_PER_MINUTE=0,
+        RATE_LIMIT_COUNT_TOKENS_PER_MINUTE=0,
+    )
+    yield stack
+    stack.server.stop()
+    if stack.worker:
+        stack.worker.stop()
+
+
+@pytest.fixture
+def proxy_endpoint(transactional_db):
+    """A fresh organization and endpoint; a unique slug so no cached lookup can be stale."""
+    organization = Organization.objects.create(name=f"Proxy test {uuid.uuid4().hex[:6]}")
+    return ProxyEndpoint.objects.create(
+        organization=organization, name="Proxy test", slug=f"t-{uuid.uuid4().hex[:12]}"
+    )
+
+
+__all__ = ["Stack", "start_stack", "redis_url_for_tests"]

@@ -1,0 +1,23 @@
+"""Celery tasks: thin wrappers that take primitives and call a service."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from usage.records import record_from_payload
+from usage.services import usage_log_record
+
+
+@shared_task(
+    name="usage.tasks.usage_log_record_batch",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=50,
+)
+def usage_log_record_batch(payloads: list[dict]) -> int:
+    """Write a batch of usage records; safe to run twice (records are keyed by their id)."""
+    for payload in payloads:
+        usage_log_record(record=record_from_payload(payload))
+    return len(payloads)
