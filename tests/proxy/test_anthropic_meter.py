@@ -190,7 +190,8 @@ def sse(event: str, data: dict) -> bytes:
 
 
 def start(usage: dict, model: str = "claude-sonnet-4-6") -> bytes:
-    return sse("message_start", {"type": "message_start", "message": {"model": model, "usage": usage}})
+    message = {"model": model, "usage": usage}
+    return sse("message_start", {"type": "message_start", "message": message})
 
 
 def delta(usage: dict, stop_reason: str | None = None) -> bytes:
@@ -220,7 +221,10 @@ def test_the_5_minute_share_is_the_flat_total_minus_the_1_hour_split():
         start(
             {
                 "cache_creation_input_tokens": 5000,
-                "cache_creation": {"ephemeral_5m_input_tokens": 1, "ephemeral_1h_input_tokens": 3000},
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": 1,
+                    "ephemeral_1h_input_tokens": 3000,
+                },
             }
         )
     )
@@ -232,7 +236,10 @@ def test_a_message_delta_cache_total_keeps_the_1_hour_split_from_message_start()
         start(
             {
                 "cache_creation_input_tokens": 300,
-                "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200},
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": 100,
+                    "ephemeral_1h_input_tokens": 200,
+                },
             }
         ),
         delta({"cache_creation_input_tokens": 300, "output_tokens": 9}),
@@ -242,7 +249,9 @@ def test_a_message_delta_cache_total_keeps_the_1_hour_split_from_message_start()
 
 def test_server_tool_use_speed_and_tier_come_from_the_latest_usage():
     usage = metered(
-        start({"input_tokens": 3, "server_tool_use": {"web_search_requests": 0}, "speed": "standard"}),
+        start(
+            {"input_tokens": 3, "server_tool_use": {"web_search_requests": 0}, "speed": "standard"}
+        ),
         delta(
             {
                 "output_tokens": 50,
@@ -260,7 +269,8 @@ def test_server_tool_use_speed_and_tier_come_from_the_latest_usage():
 
 
 def test_message_stop_alone_marks_usage_final():
-    usage = metered(start({"input_tokens": 3}), b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+    usage = metered(start({"input_tokens": 3}), stop)
     assert usage.final is True
 
 
@@ -268,7 +278,7 @@ def test_unknown_event_types_are_ignored():
     usage = metered(
         start({"input_tokens": 3, "output_tokens": 1}),
         sse("message_gossip", {"type": "message_gossip", "usage": {"output_tokens": 999}}),
-        sse("content_block_delta", {"type": "content_block_delta", "usage": {"output_tokens": 998}}),
+        sse("content_block_delta", {"type": "content_block_delta", "usage": {"output_tokens": 9}}),
     )
     assert usage.output_tokens == 1
     assert usage.final is False
@@ -297,7 +307,9 @@ def test_content_block_and_ping_events_are_never_json_parsed(monkeypatch):
 
 def test_events_without_an_event_line_are_recognised_by_their_type():
     stream = b"".join(
-        line + b"\n" for line in fixture("anthropic_stream_text.sse").split(b"\n") if not line.startswith(b"event:")
+        line + b"\n"
+        for line in fixture("anthropic_stream_text.sse").split(b"\n")
+        if not line.startswith(b"event:")
     )
     usage = metered(stream)
     assert (usage.input_tokens, usage.output_tokens, usage.final) == (25, 15, True)
@@ -338,7 +350,7 @@ def test_random_garbage_never_raises_and_yields_no_usage():
         b"event: message_start\ndata: {\"message\": \"nope\"}\n\n",
         b"event: message_start\ndata: {\"message\": {\"usage\": [1]}}\n\n",
         b"event: message_delta\ndata: {\"usage\": {\"output_tokens\": \"many\"}, \"delta\": 5}\n\n",
-        b"event: message_delta\ndata: {\"usage\": {\"cache_creation\": 7, \"server_tool_use\": []}}\n\n",
+        b'event: message_delta\ndata: {"usage": {"cache_creation": 7, "server_tool_use": []}}\n\n',
         b"event: message_delta\ndata: \xff\xfe\x00\n\n",
         b"event: error\ndata: {\"error\": \"just a string\"}\n\n",
         b"event: \xff\ndata: \n\n",
@@ -346,7 +358,9 @@ def test_random_garbage_never_raises_and_yields_no_usage():
     ],
 )
 def test_a_malformed_event_is_ignored_and_later_events_still_count(bad):
-    usage = metered(start({"input_tokens": 11, "output_tokens": 1}), bad, delta({"output_tokens": 30}))
+    usage = metered(
+        start({"input_tokens": 11, "output_tokens": 1}), bad, delta({"output_tokens": 30})
+    )
     assert (usage.input_tokens, usage.output_tokens) == (11, 30)
     assert usage.final is True
 
@@ -367,7 +381,9 @@ def split_all(*reads: bytes, splitter: SSESplitter | None = None) -> list[tuple[
 
 
 def test_the_splitter_joins_multi_line_data_and_skips_comments_and_other_fields():
-    events = split_all(b": keep-alive\nid: 7\nretry: 10\nevent: note\ndata: one\ndata:two\ndata\n\n")
+    events = split_all(
+        b": keep-alive\nid: 7\nretry: 10\nevent: note\ndata: one\ndata:two\ndata\n\n"
+    )
     assert events == [("note", b"one\ntwo\n")]
 
 
@@ -411,7 +427,11 @@ def test_every_fixture_concatenated_into_one_read_splits_into_every_event():
 def test_an_oversized_event_is_dropped_and_the_stream_resumes_after_it():
     splitter = SSESplitter(max_event_bytes=100)
     events = split_all(
-        b"data: small\n\n", b"data: " + b"x" * 80, b"y" * 80, b"z" * 500 + b"\n", b"\ndata: next\n\n",
+        b"data: small\n\n",
+        b"data: " + b"x" * 80,
+        b"y" * 80,
+        b"z" * 500 + b"\n",
+        b"\ndata: next\n\n",
         splitter=splitter,
     )
     assert events == [("", b"small"), ("", b"next")]
@@ -474,7 +494,8 @@ def test_request_info_finds_no_session_in_an_ordinary_user_id():
 
 
 @pytest.mark.parametrize(
-    "body", [b"", b"{", b"not json", b"[1,2]", b"null", b"\xff\xfe", b'{"model": 5, "stream": "yes"}']
+    "body",
+    [b"", b"{", b"not json", b"[1,2]", b"null", b"\xff\xfe", b'{"model": 5, "stream": "yes"}'],
 )
 def test_request_info_of_an_unreadable_body_is_empty(body):
     assert request_info(body) == RequestInfo()

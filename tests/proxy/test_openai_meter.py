@@ -208,7 +208,9 @@ def test_a_pretty_printed_usage_chunk_is_still_found():
 def test_an_error_chunk_in_a_chat_stream_records_the_error():
     meter = OpenAIChatMeter()
     meter.feed(events_of(fixture(CHAT_STREAM))[0])
-    meter.feed(b'data: {"error": {"message": "The server had an error", "type": "server_error"}}\n\n')
+    meter.feed(
+        b'data: {"error": {"message": "The server had an error", "type": "server_error"}}\n\n'
+    )
     assert (meter.usage.error_type, meter.usage.error_message) == (
         "server_error",
         "The server had an error",
@@ -317,7 +319,8 @@ def test_an_embeddings_body_yields_input_tokens_only():
         b'"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}'
     )
     usage = meter.usage
-    assert (usage.model, usage.input_tokens, usage.output_tokens) == ("text-embedding-3-small", 8, 0)
+    assert usage.model == "text-embedding-3-small"
+    assert (usage.input_tokens, usage.output_tokens) == (8, 0)
     assert (usage.seen, usage.final) == (True, True)
 
 
@@ -337,7 +340,9 @@ def test_request_info_reads_stream_options_include_usage():
 
 
 def test_request_info_without_stream_options_does_not_include_usage():
-    info = request_info(b'{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":false}}')
+    info = request_info(
+        b'{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":false}}'
+    )
     assert (info.stream, info.include_usage) == (True, False)
     assert request_info(b'{"model":"gpt-4o-mini","stream":true}').include_usage is False
 
@@ -345,7 +350,9 @@ def test_request_info_without_stream_options_does_not_include_usage():
 # Never raise into the proxy.
 
 
-@pytest.mark.parametrize("meter_class", [OpenAIChatMeter, OpenAIResponsesMeter, OpenAIEmbeddingsMeter])
+@pytest.mark.parametrize(
+    "meter_class", [OpenAIChatMeter, OpenAIResponsesMeter, OpenAIEmbeddingsMeter]
+)
 def test_random_garbage_never_raises_and_yields_no_usage(meter_class):
     rng = random.Random(7)
     alphabet = b'data: event:{}[]"\r\n:usage,response.completed DONE'
