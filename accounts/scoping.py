@@ -20,7 +20,6 @@ from codecosts.api import CursorPagination
 SESSION_ORGANIZATION_KEY = "organization_id"
 
 _CACHE_ATTRIBUTE = "_codecosts_organization"
-_UNSET = object()
 
 
 def organization_for_request(request) -> Organization | None:
@@ -29,10 +28,12 @@ def organization_for_request(request) -> Organization | None:
     API key: the key's organization. Logged-in user: the session's `organization_id`
     if they are a member of it, else their first membership's organization.
     """
-    cached = getattr(request, _CACHE_ATTRIBUTE, _UNSET)
-    if cached is not _UNSET:
-        return cached
     user = getattr(request, "user", None)
+    # Cached per request and per principal: DRF's Request falls back to the Django
+    # request's attributes, which may have been computed before authentication ran.
+    cached = getattr(request, _CACHE_ATTRIBUTE, None)
+    if cached is not None and cached[0] is user:
+        return cached[1]
     if isinstance(user, ApiKeyPrincipal):
         organization = user.organization
     elif user is not None and user.is_authenticated:
@@ -41,7 +42,7 @@ def organization_for_request(request) -> Organization | None:
         organization = organization_for_user(user=user, organization_id=chosen)
     else:
         organization = None
-    setattr(request, _CACHE_ATTRIBUTE, organization)
+    setattr(request, _CACHE_ATTRIBUTE, (user, organization))
     return organization
 
 

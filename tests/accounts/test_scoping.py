@@ -99,3 +99,20 @@ def test_organization_for_request_follows_the_session_choice(org, other_org, own
     request.session["organization_id"] = str(other_org.id)
 
     assert organization_for_request(request) == other_org
+
+
+def test_an_answer_computed_before_authentication_is_not_reused_after(org, owner_key):
+    """Middleware may ask for the anonymous request; DRF's authenticated request must not inherit it."""
+    from django.contrib.auth.models import AnonymousUser
+    from rest_framework.request import Request
+
+    from accounts.authentication import ApiKeyAuthentication
+
+    django_request = RequestFactory().get("/api/proxy-endpoints", HTTP_AUTHORIZATION=f"Bearer {owner_key}")
+    django_request.user = AnonymousUser()
+    django_request.session = {}
+    assert organization_for_request(django_request) is None
+
+    drf_request = Request(django_request, authenticators=[ApiKeyAuthentication()])
+
+    assert organization_for_request(drf_request) == org
