@@ -26,11 +26,10 @@ class SSESplitter:
     whole stream.
     """
 
-    __slots__ = ("_buf", "_scan", "_cr", "_skipping", "_started", "max_event_bytes")
+    __slots__ = ("_buf", "_cr", "_skipping", "_started", "max_event_bytes")
 
     def __init__(self, *, max_event_bytes: int = 16 * 1024 * 1024) -> None:
         self._buf = bytearray()  # the unfinished tail, already normalised to "\n"
-        self._scan = 0  # where to resume looking for b"\n\n" in _buf
         # The previous read ended in "\r": a "\n" opening the next read is its CRLF pair.
         self._cr = False
         self._skipping = False
@@ -52,46 +51,53 @@ class SSESplitter:
             return []
 
         buf = self._buf
-        if buf:
-            buf += chunk
-            data = buf
-            start = self._scan
-        else:
-            # Common case: nothing pending, work on the read itself without copying it.
-            data = chunk
-            start = 0
-
         events: list[tuple[str, bytes]] = []
         pos = 0
+        if buf:
+            # Finish the pending event, then scan the rest of the read in place. _buf never
+            # holds a whole separator, so the first one ends at the joint or inside the read.
+            if buf[-1] == 0x0A and chunk[0] == 0x0A:
+                block, pos = buf[:-1], 1
+            else:
+                end = chunk.find(b"\n\n")
+                if end < 0:
+                    buf += chunk
+                    self._limit()
+                    return events
+                block, pos = buf + chunk[:end], end + 2
+            buf.clear()
+            self._emit(block, events)
+
         while True:
-            end = data.find(b"\n\n", start)
+            end = chunk.find(b"\n\n", pos)
             if end < 0:
                 break
-            if self._skipping:
-                self._skipping = False
-            else:
-                event = self._parse(data[pos:end])
-                if event is not None:
-                    events.append(event)
-            pos = start = end + 2
+            self._emit(chunk[pos:end], events)
+            pos = end + 2
+        if pos < len(chunk):
+            buf += chunk[pos:] if pos else chunk
+            self._limit()
+        return events
 
-        if data is buf:
-            if pos:
-                del buf[:pos]
-        elif pos < len(data):
-            buf += data[pos:]
+    def _emit(self, block: bytes | bytearray, events: list) -> None:
+        if self._skipping:
+            self._skipping = False  # the end of a dropped oversized event
+            return
+        event = self._parse(block)
+        if event is not None:
+            events.append(event)
+
+    def _limit(self) -> None:
+        buf = self._buf
         if self._skipping or len(buf) > self.max_event_bytes:
             # Drop the oversized event; keep the last byte, the separator's possible first "\n".
             del buf[:-1]
             self._skipping = True
-        self._scan = len(buf) - 1 if buf else 0
-        return events
 
     def flush(self) -> list[tuple[str, bytes]]:
         """End of stream: return the pending event even without its closing blank line."""
         buf, skipping = self._buf, self._skipping
         self._buf = bytearray()
-        self._scan = 0
         self._cr = self._skipping = False
         if not buf or skipping:
             return []
@@ -103,6 +109,13 @@ class SSESplitter:
             self._started = True
             if block.startswith(_BOM):
                 block = block[3:]
+        # Fast paths for the two shapes providers send: "event: x\ndata: y" and "data: y".
+        if block.startswith(b"event: "):
+            eol = block.find(b"\n", 7)
+            if eol > 0 and block.startswith(b"data: ", eol + 1) and block.find(b"\n", eol + 7) < 0:
+                return _event_name(bytes(block[7:eol])), bytes(block[eol + 7 :])
+        elif block.startswith(b"data: ") and block.find(b"\n", 6) < 0:
+            return "", bytes(block[6:])
         name = b""
         parts: list = []
         for line in block.split(b"\n"):
