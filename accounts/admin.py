@@ -33,16 +33,34 @@ class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are listed and revoked here, never created: a raw key is shown only once,
     by whoever creates it (the settings page or `manage.py create_api_key`)."""
 
-    list_display = ["display_prefix", "name", "organization", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "display_prefix",
+        "name",
+        "organization",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["display_prefix", "name", "organization__name"]
     fields = [
-        "organization", "name", "display_prefix", "key_hash", "created_by",
-        "created_at", "last_used_at", "revoked_at",
+        "organization",
+        "name",
+        "display_prefix",
+        "key_hash",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
     ]
     readonly_fields = [
-        "organization", "display_prefix", "key_hash", "created_by",
-        "created_at", "last_used_at", "revoked_at",
+        "organization",
+        "display_prefix",
+        "key_hash",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
     ]
     actions = ["revoke"]
 

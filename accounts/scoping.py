@@ -65,7 +65,7 @@ def get_object_for_user(
     try:
         return queryset.get(**lookup)
     except (queryset.model.DoesNotExist, ValidationError, ValueError, TypeError):
-        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.")
+        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from None
 
 
 _FINAL_METHODS = ("get_queryset", "filter_queryset", "perform_create")

@@ -27,9 +27,7 @@ def api_key_get_by_raw_key(*, raw_key: str) -> ApiKey | None:
     if not api_key_is_well_formed(raw_key):
         return None
     digest = api_key_hash(raw_key)
-    api_key = (
-        ApiKey.objects.select_related("organization").filter(key_hash=digest).first()
-    )
+    api_key = ApiKey.objects.select_related("organization").filter(key_hash=digest).first()
     # The indexed lookup finds the row; the constant-time comparison is what decides.
     if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
         return None

@@ -32,9 +32,7 @@ def organization_create(*, name: str, owner=None) -> Organization:
     with transaction.atomic():
         organization = Organization.objects.create(name=name)
         if owner is not None:
-            membership_create(
-                organization=organization, user=owner, role=Membership.Role.OWNER
-            )
+            membership_create(organization=organization, user=owner, role=Membership.Role.OWNER)
     return organization
 
 

@@ -117,7 +117,9 @@ def _validation_error_body(status: int, detail) -> dict:
     code = codes.pop() if len(codes) == 1 else "invalid"
     fields = {field: [str(message) for message in errors] for field, errors in flat.items()}
     return error_body(
-        status, " ".join(_sentence(m) for m in messages) or "Invalid request.", code=code,
+        status,
+        " ".join(_sentence(m) for m in messages) or "Invalid request.",
+        code=code,
         fields=fields,
     )
 
@@ -201,9 +203,7 @@ class CursorPagination(BasePagination):
         raw = request.query_params.get(self.limit_query_param, "")
         if raw == "":
             return self.default_limit
-        message = (
-            f"{self.limit_query_param} must be an integer between 1 and {self.max_limit}"
-        )
+        message = f"{self.limit_query_param} must be an integer between 1 and {self.max_limit}"
         limit = int(raw) if _DIGITS.fullmatch(raw) else None
         if limit is None or not 1 <= limit <= self.max_limit:
             raise exceptions.ValidationError(

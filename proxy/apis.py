@@ -24,7 +24,9 @@ class ProxyEndpointViewSet(
     def create(self, request):
         data = ProxyEndpointCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        endpoint = proxy_endpoint_create(organization=self.get_organization(), **data.validated_data)
+        endpoint = proxy_endpoint_create(
+            organization=self.get_organization(), **data.validated_data
+        )
         return Response(self.get_serializer(endpoint).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):

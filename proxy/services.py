@@ -115,7 +115,9 @@ def _invalidate_on_commit(slug: str) -> None:
     transaction.on_commit(invalidate, robust=True)
 
 
-def _insert(*, organization: Organization, name: str, slug: str, rate_limit) -> ProxyEndpoint | None:
+def _insert(
+    *, organization: Organization, name: str, slug: str, rate_limit
+) -> ProxyEndpoint | None:
     """Insert, or return None if the slug was taken meanwhile (unique constraint)."""
     try:
         with transaction.atomic():

@@ -1,6 +1,5 @@
 """codecosts.api: the JSON error shape everywhere under /api/, and the paginator's rules."""
 
-import pytest
 from django.test import Client, override_settings
 from django.urls import path
 
@@ -41,7 +40,11 @@ def test_an_unexpected_error_under_api_is_a_json_500_without_a_trace(db):
 
     assert response.status_code == 500
     assert response.json() == {
-        "error": {"type": "api_error", "message": "Internal server error.", "code": "internal_error"}
+        "error": {
+            "type": "api_error",
+            "message": "Internal server error.",
+            "code": "internal_error",
+        }
     }
     assert b"secret internals" not in response.content
     assert b"Traceback" not in response.content
@@ -61,7 +64,9 @@ def test_a_validation_error_keeps_each_fields_messages(api_client):
     assert response.status_code == 400
     assert response.json()["error"] == {
         "type": "invalid_request_error",
-        "message": "name: This field is required. rate_limit_per_minute: A valid integer is required.",
+        "message": (
+            "name: This field is required. rate_limit_per_minute: A valid integer is required."
+        ),
         "code": "invalid",
         "fields": {
             "name": ["This field is required."],
@@ -90,7 +95,9 @@ def test_a_django_validation_error_from_a_service_becomes_a_400():
 
     from codecosts.api import exception_handler
 
-    response = exception_handler(ValidationError({"slug": ValidationError("slug already taken", code="slug_taken")}), {})
+    response = exception_handler(
+        ValidationError({"slug": ValidationError("slug already taken", code="slug_taken")}), {}
+    )
 
     assert response.status_code == 400
     assert response.data["error"] == {
@@ -146,10 +153,14 @@ def test_a_descending_paginator_walks_newest_first_through_ties(org):
     )
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for i, endpoint in enumerate(endpoints):  # groups of three share a timestamp
-        ProxyEndpoint.objects.filter(pk=endpoint.pk).update(created_at=start + timedelta(seconds=i // 3))
+        ProxyEndpoint.objects.filter(pk=endpoint.pk).update(
+            created_at=start + timedelta(seconds=i // 3)
+        )
     queryset = ProxyEndpoint.objects.all()
 
     walked = _pages(NewestFirst, queryset, 4)
 
-    assert [e.pk for e in walked] == list(queryset.order_by("-created_at", "-id").values_list("pk", flat=True))
+    assert [e.pk for e in walked] == list(
+        queryset.order_by("-created_at", "-id").values_list("pk", flat=True)
+    )
     assert walked[0].created_at == start + timedelta(seconds=7)

@@ -41,7 +41,9 @@ def test_an_unreachable_broker_is_reported_without_failing_health(client, db):
 
 
 def test_it_answers_503_when_the_database_is_unreachable(client, db):
-    with mock.patch.object(connection, "cursor", side_effect=OperationalError("connection refused")):
+    with mock.patch.object(
+        connection, "cursor", side_effect=OperationalError("connection refused")
+    ):
         response = client.get("/health")
 
     assert response.status_code == 503

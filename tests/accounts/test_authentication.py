@@ -130,7 +130,9 @@ def test_last_used_at_is_written_once_and_not_again_within_the_hour(api_client, 
     assert _last_used(owner_key) == T0 + timedelta(hours=2)
 
 
-def test_a_request_within_the_hour_does_not_write_at_all(api_client, owner_key, django_assert_num_queries):
+def test_a_request_within_the_hour_does_not_write_at_all(
+    api_client, owner_key, django_assert_num_queries
+):
     with mock.patch("django.utils.timezone.now", return_value=T0):
         api_client.get(URL)
 
@@ -162,7 +164,10 @@ def test_a_logged_in_user_uses_the_api_as_their_organization(owner_session_clien
     response = owner_session_client.post(URL, {"name": "from the browser"})
 
     assert response.status_code == 201
-    assert [e["slug"] for e in owner_session_client.get(URL).json()["items"]] == ["acme", "from-the-browser"]
+    assert [e["slug"] for e in owner_session_client.get(URL).json()["items"]] == [
+        "acme",
+        "from-the-browser",
+    ]
 
 
 def test_a_member_sees_their_organization_too(member, org, anonymous_client):
@@ -182,7 +187,9 @@ def test_the_session_chooses_among_the_users_organizations(owner_session_client,
     assert [e["slug"] for e in owner_session_client.get(URL).json()["items"]] == ["globex"]
 
 
-def test_a_session_naming_a_foreign_organization_falls_back_to_the_users_own(owner_session_client, org, other_org):
+def test_a_session_naming_a_foreign_organization_falls_back_to_the_users_own(
+    owner_session_client, org, other_org
+):
     proxy_endpoint_create(organization=org, name="acme", slug="acme")
     proxy_endpoint_create(organization=other_org, name="globex", slug="globex")
     session = owner_session_client.session

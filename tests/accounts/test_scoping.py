@@ -6,7 +6,11 @@ import pytest
 from django.http import Http404
 from django.test import RequestFactory
 
-from accounts.scoping import OrganizationScopedViewSet, get_object_for_user, organization_for_request
+from accounts.scoping import (
+    OrganizationScopedViewSet,
+    get_object_for_user,
+    organization_for_request,
+)
 from proxy.models import ProxyEndpoint
 from proxy.services import proxy_endpoint_create
 
@@ -102,13 +106,15 @@ def test_organization_for_request_follows_the_session_choice(org, other_org, own
 
 
 def test_an_answer_computed_before_authentication_is_not_reused_after(org, owner_key):
-    """Middleware may ask for the anonymous request; DRF's authenticated request must not inherit it."""
+    """Middleware may ask first, for the anonymous request; DRF's request must not inherit it."""
     from django.contrib.auth.models import AnonymousUser
     from rest_framework.request import Request
 
     from accounts.authentication import ApiKeyAuthentication
 
-    django_request = RequestFactory().get("/api/proxy-endpoints", HTTP_AUTHORIZATION=f"Bearer {owner_key}")
+    django_request = RequestFactory().get(
+        "/api/proxy-endpoints", HTTP_AUTHORIZATION=f"Bearer {owner_key}"
+    )
     django_request.user = AnonymousUser()
     django_request.session = {}
     assert organization_for_request(django_request) is None

@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 from django.test import override_settings
 
-from accounts.services import api_key_revoke
 from accounts.selectors import api_key_get_by_raw_key
+from accounts.services import api_key_revoke
 from proxy.models import ProxyEndpoint
 from proxy.selectors import ENDPOINT_CACHE_KEY
 from proxy.services import proxy_endpoint_create
@@ -47,7 +47,9 @@ def test_it_creates_an_endpoint_and_returns_its_public_url(api_client, org):
 
 @override_settings(PUBLIC_URL="")
 def test_without_public_url_the_url_is_built_from_the_request(api_client):
-    response = api_client.post(LIST_URL, {"name": "x", "slug": "from-request"}, HTTP_HOST="localhost:3739")
+    response = api_client.post(
+        LIST_URL, {"name": "x", "slug": "from-request"}, HTTP_HOST="localhost:3739"
+    )
 
     assert response.status_code == 201
     assert response.json()["url"] == "http://localhost:3739/proxy/from-request"
@@ -108,12 +110,21 @@ def test_a_long_derived_slug_with_a_suffix_still_fits_63_characters(api_client):
         ({"name": "   "}, "name", "name must not be blank."),
         ({"name": "x" * 101}, "name", "name must be at most 100 characters."),
         ({"name": None}, "name", "name: This field may not be null."),
-        ({"name": "x", "rate_limit_per_minute": 0}, "rate_limit_per_minute",
-         "rate_limit_per_minute must be null or an integer between 1 and 100000."),
-        ({"name": "x", "rate_limit_per_minute": 100001}, "rate_limit_per_minute",
-         "rate_limit_per_minute must be null or an integer between 1 and 100000."),
-        ({"name": "x", "rate_limit_per_minute": "many"}, "rate_limit_per_minute",
-         "rate_limit_per_minute: A valid integer is required."),
+        (
+            {"name": "x", "rate_limit_per_minute": 0},
+            "rate_limit_per_minute",
+            "rate_limit_per_minute must be null or an integer between 1 and 100000.",
+        ),
+        (
+            {"name": "x", "rate_limit_per_minute": 100001},
+            "rate_limit_per_minute",
+            "rate_limit_per_minute must be null or an integer between 1 and 100000.",
+        ),
+        (
+            {"name": "x", "rate_limit_per_minute": "many"},
+            "rate_limit_per_minute",
+            "rate_limit_per_minute: A valid integer is required.",
+        ),
     ],
 )
 def test_it_rejects_invalid_fields_with_a_message_per_field(api_client, payload, field, message):
@@ -199,7 +210,9 @@ def _make_first_slug_check_stale(monkeypatch):
     return calls
 
 
-def test_a_slug_taken_between_the_check_and_the_insert_is_reported_as_taken(org, other_org, monkeypatch):
+def test_a_slug_taken_between_the_check_and_the_insert_is_reported_as_taken(
+    org, other_org, monkeypatch
+):
     """The unique constraint decides the race; the loser gets the same 400, not a 500."""
     from django.core.exceptions import ValidationError
 
@@ -223,7 +236,9 @@ def test_a_derived_slug_lost_to_a_race_is_retried_with_a_suffix(org, other_org, 
 
 
 def test_malformed_json_is_a_400_not_a_500(api_client):
-    response = api_client.generic("POST", LIST_URL, b'{"name": "x",', content_type="application/json")
+    response = api_client.generic(
+        "POST", LIST_URL, b'{"name": "x",', content_type="application/json"
+    )
 
     assert response.status_code == 400
     assert error(response)["type"] == "invalid_request_error"
@@ -239,13 +254,17 @@ def test_a_json_body_that_is_not_an_object_is_a_400(api_client):
 
 
 def test_a_non_json_body_is_refused_with_415(api_client):
-    response = api_client.generic("POST", LIST_URL, b"name=x", content_type="application/x-www-form-urlencoded")
+    response = api_client.generic(
+        "POST", LIST_URL, b"name=x", content_type="application/x-www-form-urlencoded"
+    )
 
     assert response.status_code == 415
     assert error(response)["code"] == "unsupported_media_type"
 
 
-def test_creating_an_endpoint_clears_a_cached_miss_for_its_slug(api_client, django_capture_on_commit_callbacks):
+def test_creating_an_endpoint_clears_a_cached_miss_for_its_slug(
+    api_client, django_capture_on_commit_callbacks
+):
     key = ENDPOINT_CACHE_KEY.format(slug="fresh")
     cache.set(key, "missing", 60)
 
@@ -278,13 +297,19 @@ def test_it_returns_one_endpoint(api_client, endpoint):
 
 
 def test_it_renames_and_relimits_an_endpoint(api_client, endpoint):
-    response = api_client.patch(detail_url(endpoint.id), {"name": "  Renamed  ", "rate_limit_per_minute": 60})
+    response = api_client.patch(
+        detail_url(endpoint.id), {"name": "  Renamed  ", "rate_limit_per_minute": 60}
+    )
 
     assert response.status_code == 200
     assert response.json()["name"] == "Renamed"
     assert response.json()["rate_limit_per_minute"] == 60
     endpoint.refresh_from_db()
-    assert (endpoint.name, endpoint.rate_limit_per_minute, endpoint.slug) == ("Renamed", 60, "acme-prod")
+    assert (endpoint.name, endpoint.rate_limit_per_minute, endpoint.slug) == (
+        "Renamed",
+        60,
+        "acme-prod",
+    )
 
 
 def test_patching_only_the_rate_limit_keeps_the_name_and_null_clears_it(api_client, endpoint):
@@ -309,7 +334,9 @@ def test_the_slug_cannot_be_changed(api_client, endpoint, slug):
 
     assert response.status_code == 400
     assert error(response)["code"] == "slug_immutable"
-    assert error(response)["message"] == "slug cannot be changed; create a new endpoint for a new URL."
+    assert (
+        error(response)["message"] == "slug cannot be changed; create a new endpoint for a new URL."
+    )
     endpoint.refresh_from_db()
     assert (endpoint.slug, endpoint.name) == ("acme-prod", "Acme prod")
 
@@ -319,7 +346,10 @@ def test_the_slug_cannot_be_changed(api_client, endpoint, slug):
     [
         ({"name": ""}, "name must not be blank."),
         ({"name": "x" * 101}, "name must be at most 100 characters."),
-        ({"rate_limit_per_minute": 0}, "rate_limit_per_minute must be null or an integer between 1 and 100000."),
+        (
+            {"rate_limit_per_minute": 0},
+            "rate_limit_per_minute must be null or an integer between 1 and 100000.",
+        ),
     ],
 )
 def test_it_rejects_an_invalid_patch(api_client, endpoint, payload, message):
@@ -332,13 +362,17 @@ def test_it_rejects_an_invalid_patch(api_client, endpoint, payload, message):
 
 
 def test_a_malformed_json_patch_is_a_400(api_client, endpoint):
-    response = api_client.generic("PATCH", detail_url(endpoint.id), b"{", content_type="application/json")
+    response = api_client.generic(
+        "PATCH", detail_url(endpoint.id), b"{", content_type="application/json"
+    )
 
     assert response.status_code == 400
     assert error(response)["code"] == "parse_error"
 
 
-def test_updating_an_endpoint_clears_its_shared_cache_entry(api_client, endpoint, django_capture_on_commit_callbacks):
+def test_updating_an_endpoint_clears_its_shared_cache_entry(
+    api_client, endpoint, django_capture_on_commit_callbacks
+):
     key = ENDPOINT_CACHE_KEY.format(slug="acme-prod")
     cache.set(key, ("stale",), 60)
 
@@ -348,7 +382,9 @@ def test_updating_an_endpoint_clears_its_shared_cache_entry(api_client, endpoint
     assert cache.get(key) is None
 
 
-def test_it_deletes_an_endpoint_and_clears_its_cache_entry(api_client, endpoint, django_capture_on_commit_callbacks):
+def test_it_deletes_an_endpoint_and_clears_its_cache_entry(
+    api_client, endpoint, django_capture_on_commit_callbacks
+):
     key = ENDPOINT_CACHE_KEY.format(slug="acme-prod")
     cache.set(key, ("stale",), 60)
 
@@ -379,10 +415,16 @@ def test_put_is_not_allowed(api_client, endpoint):
 
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_another_organizations_endpoint_is_a_404(api_client, their_endpoint, method):
-    response = getattr(api_client, method)(detail_url(their_endpoint.id), {"name": "hijacked"} if method == "patch" else None)
+    response = getattr(api_client, method)(
+        detail_url(their_endpoint.id), {"name": "hijacked"} if method == "patch" else None
+    )
 
     assert response.status_code == 404
-    assert error(response) == {"type": "not_found_error", "message": "No ProxyEndpoint matches the given query.", "code": "not_found"}
+    assert error(response) == {
+        "type": "not_found_error",
+        "message": "No ProxyEndpoint matches the given query.",
+        "code": "not_found",
+    }
     their_endpoint.refresh_from_db()
     assert their_endpoint.name == "Globex prod"
 
@@ -415,7 +457,13 @@ def test_a_trailing_slash_is_not_a_route(api_client):
 
 @pytest.mark.parametrize(
     "method, path",
-    [("get", LIST_URL), ("post", LIST_URL), ("get", "ENDPOINT"), ("patch", "ENDPOINT"), ("delete", "ENDPOINT")],
+    [
+        ("get", LIST_URL),
+        ("post", LIST_URL),
+        ("get", "ENDPOINT"),
+        ("patch", "ENDPOINT"),
+        ("delete", "ENDPOINT"),
+    ],
 )
 @pytest.mark.parametrize(
     "authorization, message",
@@ -434,7 +482,9 @@ def test_every_route_answers_401_in_json_without_valid_credentials(
         anonymous_client.credentials(HTTP_AUTHORIZATION=authorization)
     url = detail_url(endpoint.id) if path == "ENDPOINT" else path
 
-    response = getattr(anonymous_client, method)(url, {"name": "x"} if method in ("post", "patch") else None)
+    response = getattr(anonymous_client, method)(
+        url, {"name": "x"} if method in ("post", "patch") else None
+    )
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
@@ -459,9 +509,13 @@ def test_a_logged_in_browser_session_can_use_the_api(owner_session_client, endpo
     assert [item["slug"] for item in response.json()["items"]] == ["acme-prod"]
 
 
-def test_the_list_shows_only_the_callers_organization(api_client, outsider_client, endpoint, their_endpoint):
+def test_the_list_shows_only_the_callers_organization(
+    api_client, outsider_client, endpoint, their_endpoint
+):
     assert [item["id"] for item in api_client.get(LIST_URL).json()["items"]] == [str(endpoint.id)]
-    assert [item["id"] for item in outsider_client.get(LIST_URL).json()["items"]] == [str(their_endpoint.id)]
+    assert [item["id"] for item in outsider_client.get(LIST_URL).json()["items"]] == [
+        str(their_endpoint.id)
+    ]
 
 
 # --- list and pagination ---------------------------------------------------------------
@@ -538,7 +592,11 @@ def test_endpoints_created_at_the_same_instant_are_neither_skipped_nor_repeated(
     endpoints = _make_endpoints(org, 30)
     same = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
     ProxyEndpoint.objects.filter(slug__in=[f"ep-{i}" for i in range(5, 25)]).update(created_at=same)
-    expected = list(ProxyEndpoint.objects.filter(organization=org).order_by("created_at", "id").values_list("id", flat=True))
+    expected = list(
+        ProxyEndpoint.objects.filter(organization=org)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+    )
 
     ids, pages = _page_through(api_client, 7)
 

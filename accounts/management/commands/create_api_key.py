@@ -25,9 +25,13 @@ class Command(BaseCommand):
                 organization = organization_get_by_name(name=org_name)
                 if organization is None:
                     organization = organization_create(name=org_name)
-                    self.stdout.write(f'Created organization "{organization.name}" ({organization.id}).')
+                    self.stdout.write(
+                        f'Created organization "{organization.name}" ({organization.id}).'
+                    )
                 else:
-                    self.stdout.write(f'Using organization "{organization.name}" ({organization.id}).')
+                    self.stdout.write(
+                        f'Using organization "{organization.name}" ({organization.id}).'
+                    )
                 api_key, raw_key = api_key_create(organization=organization, name=name)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
