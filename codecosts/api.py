@@ -111,7 +111,7 @@ def _validation_error_body(status: int, detail) -> dict:
         for message in errors:
             text = str(message)
             # "slug already taken" reads better than "slug: slug already taken".
-            messages.append(text if text.startswith(field) else f"{field}: {text}")
+            messages.append(text if text.startswith(f"{field} ") else f"{field}: {text}")
     all_details = general + [error for errors in flat.values() for error in errors]
     codes = {getattr(error, "code", None) for error in all_details}
     code = codes.pop() if len(codes) == 1 else "invalid"
@@ -145,17 +145,15 @@ def exception_handler(exc, context):
     if response is None:
         return None
     detail = getattr(exc, "detail", None)
-    if isinstance(exc, exceptions.ValidationError):
+    # Validation errors, and any APIException raised with structured detail, keep fields.
+    if isinstance(exc, exceptions.ValidationError) or isinstance(detail, (list, dict)):
         response.data = _validation_error_body(response.status_code, detail)
     else:
-        if isinstance(detail, (list, dict)):  # an APIException raised with structured detail
-            response.data = _validation_error_body(response.status_code, detail)
-        else:
-            response.data = error_body(
-                response.status_code,
-                str(detail) if detail is not None else str(exc),
-                code=getattr(detail, "code", None),
-            )
+        response.data = error_body(
+            response.status_code,
+            str(detail) if detail is not None else str(exc),
+            code=getattr(detail, "code", None),
+        )
     return response
 
 
