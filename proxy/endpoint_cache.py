@@ -6,6 +6,7 @@ deleted by the endpoint services at once.
 """
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from django.db import close_old_connections
 
 from proxy.models import ProxyEndpoint
 from proxy.selectors import ENDPOINT_CACHE_KEY
+
+logger = logging.getLogger("codecosts.proxy")
 
 SHARED_CACHE_SECONDS = 300
 MISSING_CACHE_SECONDS = 10
@@ -37,7 +40,11 @@ _inflight: dict[str, asyncio.Future] = {}
 
 def _load(slug: str) -> EndpointRef | None:
     key = ENDPOINT_CACHE_KEY.format(slug=slug)
-    cached = cache.get(key)
+    try:
+        cached = cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache outage must not stop the proxy: ask the DB
+        logger.warning("endpoint cache unreachable; reading %s from the database", slug)
+        cached = None
     if cached == _MISSING:
         return None
     if cached is not None:
@@ -48,11 +55,14 @@ def _load(slug: str) -> EndpointRef | None:
         .values_list("id", "organization_id", "slug", "rate_limit_per_minute")
         .first()
     )
-    if row is None:
-        cache.set(key, _MISSING, MISSING_CACHE_SECONDS)
-        return None
-    ref = EndpointRef(str(row[0]), str(row[1]), row[2], row[3])
-    cache.set(key, (ref.id, ref.organization_id, ref.slug, ref.rate_limit_per_minute), SHARED_CACHE_SECONDS)
+    ref = EndpointRef(str(row[0]), str(row[1]), row[2], row[3]) if row else None
+    try:
+        if ref is None:
+            cache.set(key, _MISSING, MISSING_CACHE_SECONDS)
+        else:
+            cache.set(key, (ref.id, ref.organization_id, ref.slug, ref.rate_limit_per_minute), SHARED_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        pass
     return ref
 
 

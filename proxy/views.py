@@ -6,6 +6,7 @@ is metered as bytes go by and handed to `usage.pipeline.record` when it ends.
 """
 
 import asyncio
+import logging
 import time
 import uuid
 
@@ -45,6 +46,8 @@ _DROP_RESPONSE_HEADERS = frozenset(
 )
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id")
 
+logger = logging.getLogger("codecosts.proxy")
+
 _MESSAGES = "messages"
 _COUNT_TOKENS = "count_tokens"
 
@@ -73,13 +76,17 @@ async def _check_rate_limit(request, endpoint: EndpointRef, group: str, default:
         limit = endpoint.rate_limit_per_minute
     if not limit:
         return None
-    usage = await _rate_limit_usage(
-        request,
-        group=f"{group}:{endpoint.slug}",
-        key=lambda _group, _request: endpoint.slug,
-        rate=f"{limit}/m",
-        increment=True,
-    )
+    try:
+        usage = await _rate_limit_usage(
+            request,
+            group=group,
+            key=lambda _group, _request: endpoint.slug,
+            rate=f"{limit}/m",
+            increment=True,
+        )
+    except Exception:  # noqa: BLE001 - with the shared cache down, fail open, never closed
+        logger.warning("rate limit cache unreachable; %s not limited", endpoint.slug)
+        return None
     if usage is None or not usage["should_limit"]:
         return None
     return usage["time_left"]
@@ -217,7 +224,7 @@ class Exchange:
                 )
             )
         except Exception:  # noqa: BLE001 - logging must never fail the client's request
-            pipeline.logger.exception("could not hand over usage record %s", self.log_id)
+            logger.exception("could not hand over usage record %s", self.log_id)
 
 
 async def proxy_root(request, slug: str | None = None, path: str = ""):
