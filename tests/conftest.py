@@ -4,6 +4,9 @@ import os
 
 import pytest
 
+# fake_upstream, live_stack, proxy_endpoint and start_stack: real processes for integration tests.
+pytest_plugins = ["tests.live_fixtures"]
+
 
 def pytest_sessionstart(session):
     """In CI, refuse to run without PostgreSQL and Redis rather than skip what needs them."""

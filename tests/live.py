@@ -135,4 +135,6 @@ def wait_until(predicate, *, timeout: float = 20.0, interval: float = 0.05, mess
         if value:
             return value
         time.sleep(interval)
+    if callable(message):
+        message = message()
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")

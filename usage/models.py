@@ -153,3 +153,46 @@ class UsageLogBody(models.Model):
     request_truncated = models.BooleanField(default=False)
     response_truncated = models.BooleanField(default=False)
     response_content_type = models.CharField(max_length=128, blank=True)
+
+
+class UsageDaily(models.Model):
+    """Totals per organization, day, endpoint and model, kept by the usage writer.
+
+    Dashboards read these instead of scanning millions of logs. `usage_daily_rebuild`
+    recomputes them from the logs (after repricing, say).
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="usage_daily"
+    )
+    day = models.DateField()
+    endpoint = models.ForeignKey(
+        ProxyEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    endpoint_slug = models.CharField(max_length=63)
+    provider = models.CharField(max_length=16)
+    model = models.CharField(max_length=128)
+
+    calls = models.PositiveIntegerField(default=0)
+    error_calls = models.PositiveIntegerField(default=0)
+    unpriced_calls = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_write_5m_tokens = models.BigIntegerField(default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    web_search_requests = models.BigIntegerField(default=0)
+    cost_cents = models.DecimalField(default=0, **COST_FIELD)
+    # What cache reads saved against paying the full input price for those tokens.
+    cache_savings_cents = models.DecimalField(default=0, **COST_FIELD)
+    duration_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "day", "endpoint_slug", "provider", "model"],
+                name="usage_daily_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "day"])]

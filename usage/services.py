@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from proxy.models import ProxyEndpoint
-from usage.models import Session, UsageLog, UsageLogBody
-from usage.pricing import cost_compute
+from usage.models import Session, UsageDaily, UsageLog, UsageLogBody
+from usage.pricing import cache_savings_compute, cost_compute
 from usage.records import UsageRecord
 
 logger = logging.getLogger("codecosts.usage")
@@ -99,6 +99,7 @@ def usage_log_record(*, record: UsageRecord) -> UsageLog | None:
             )
             if session is not None:
                 _session_add(session, log)
+            _daily_add(log, usage)
     except IntegrityError:
         # Written meanwhile by a retried or duplicated delivery.
         existing = UsageLog.objects.filter(id=record.id).first()
@@ -106,6 +107,91 @@ def usage_log_record(*, record: UsageRecord) -> UsageLog | None:
             raise
         return existing
     return log
+
+
+_DAILY_SUMS = {
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "cache_write_5m_tokens": "cache_write_5m_tokens",
+    "cache_write_1h_tokens": "cache_write_1h_tokens",
+    "cache_read_tokens": "cache_read_input_tokens",
+    "reasoning_tokens": "reasoning_tokens",
+    "web_search_requests": "web_search_requests",
+    "duration_ms": "duration_ms",
+}
+
+
+def _daily_values(log: UsageLog, savings) -> dict:
+    values = {field: getattr(log, source) for field, source in _DAILY_SUMS.items()}
+    values["calls"] = 1
+    values["error_calls"] = int(log.outcome != UsageLog.Outcome.OK)
+    values["unpriced_calls"] = int(log.unpriced)
+    values["cost_cents"] = log.cost_cents or 0
+    values["cache_savings_cents"] = savings or 0
+    return values
+
+
+def _daily_add(log: UsageLog, usage) -> None:
+    """Add one log to its day's totals (an update, or the day's first row)."""
+    savings = (
+        cache_savings_compute(model=log.model, usage=usage, at=log.started_at)
+        if usage.cache_read_tokens
+        else None
+    )
+    values = _daily_values(log, savings)
+    key = {
+        "organization_id": log.organization_id,
+        "day": log.started_at.date(),
+        "endpoint_slug": log.endpoint_slug,
+        "provider": log.provider,
+        "model": log.model,
+    }
+    increments = {field: F(field) + value for field, value in values.items()}
+    if UsageDaily.objects.filter(**key).update(**increments):
+        return
+    try:
+        with transaction.atomic():
+            UsageDaily.objects.create(**key, endpoint_id=log.endpoint_id, **values)
+    except IntegrityError:
+        # Another writer created the day's row first.
+        UsageDaily.objects.filter(**key).update(**increments)
+
+
+def usage_daily_rebuild(*, since=None) -> int:
+    """Recompute the daily totals from the logs (all days, or from `since` on)."""
+    from usage.records import TokenUsage
+
+    logs = UsageLog.objects.order_by()
+    days = UsageDaily.objects.all()
+    if since is not None:
+        logs = logs.filter(started_at__date__gte=since)
+        days = days.filter(day__gte=since)
+    rows: dict[tuple, UsageDaily] = {}
+    for log in logs.iterator(chunk_size=2000):
+        usage = TokenUsage(
+            model=log.model,
+            input_tokens=log.input_tokens,
+            cache_read_tokens=log.cache_read_input_tokens,
+            inference_geo=log.inference_geo,
+        )
+        savings = (
+            cache_savings_compute(model=log.model, usage=usage, at=log.started_at)
+            if log.cache_read_input_tokens
+            else None
+        )
+        key = (log.organization_id, log.started_at.date(), log.endpoint_slug, log.provider, log.model)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = UsageDaily(
+                organization_id=key[0], day=key[1], endpoint_slug=key[2], provider=key[3],
+                model=key[4], endpoint_id=log.endpoint_id,
+            )
+        for field, value in _daily_values(log, savings).items():
+            setattr(row, field, getattr(row, field) + value)
+    with transaction.atomic():
+        days.delete()
+        UsageDaily.objects.bulk_create(rows.values(), batch_size=1000)
+    return len(rows)
 
 
 def _session_add(session: Session, log: UsageLog) -> None:

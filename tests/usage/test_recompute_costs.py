@@ -1,5 +1,5 @@
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from io import StringIO
 
@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Organization
 from proxy.models import ProxyEndpoint
-from usage.models import Session, UsageLog
+from usage.models import Session, UsageDaily, UsageLog
 
 pytestmark = pytest.mark.django_db
 
@@ -261,7 +261,14 @@ def test_session_totals_are_recomputed_from_their_logs(endpoint, session):
     # 3,000 input tokens at $3/MTok; the unpriced call adds nothing.
     assert session.cost_cents == Decimal("0.9")
     assert untouched.cost_cents == Decimal("7")
-    assert output == "3 logs seen, 3 changed, 1 unpriced, 1 session totals updated.\n"
+    assert output == (
+        "3 logs seen, 3 changed, 1 unpriced, 1 session totals updated, 2 daily totals rebuilt.\n"
+    )
+    # The dashboards' daily totals follow the new prices: one row per model that day.
+    daily = {row.model: row for row in UsageDaily.objects.filter(day=date(2026, 11, 20))}
+    assert daily["claude-sonnet-4-6"].cost_cents == Decimal("0.9")
+    assert (daily["claude-sonnet-4-6"].calls, daily["claude-sonnet-4-6"].input_tokens) == (2, 3000)
+    assert (daily["claude-imaginary-9"].unpriced_calls, daily["claude-imaginary-9"].cost_cents) == (1, 0)
 
 
 def test_it_walks_every_batch(endpoint):

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from usage.models import COST_FIELD, Session, UsageLog
 from usage.pricing import cost_compute
 from usage.records import TokenUsage
+from usage.services import usage_daily_rebuild
 
 # What the cost_cents column keeps: exact to 1e-10 cents.
 _COST_QUANTUM = Decimal(1).scaleb(-COST_FIELD["decimal_places"])
@@ -188,7 +189,8 @@ class Command(BaseCommand):
             )
             return
         sessions_updated = sessions_cost_recompute(sessions)
+        days = usage_daily_rebuild(since=since.date() if since is not None else None)
         self.stdout.write(
             f"{seen} logs seen, {changed} changed, {unpriced} unpriced, "
-            f"{sessions_updated} session totals updated."
+            f"{sessions_updated} session totals updated, {days} daily totals rebuilt."
         )

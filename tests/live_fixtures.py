@@ -1,4 +1,4 @@
-"""Integration fixtures: the fake upstream, a real ASGI server and (with Redis) a worker."""
+"""Integration fixtures (a pytest plugin): the fake upstream, a real ASGI server, a worker."""
 
 import uuid
 
@@ -33,12 +33,17 @@ class Stack:
     def base_url(self, endpoint: ProxyEndpoint) -> str:
         return f"{self.server.url}/proxy/{endpoint.slug}"
 
+    def process_logs(self) -> str:
+        text = f"\n--- server ---\n{self.server.log()[-3000:]}"
+        if self.worker:
+            text += f"\n--- worker ---\n{self.worker.log()[-3000:]}"
+        return text
+
     def log(self, log_id: str, timeout: float = 20.0) -> UsageLog:
         return wait_until(
             lambda: UsageLog.objects.filter(id=log_id).select_related("body").first(),
             timeout=timeout,
-            message=f"usage log {log_id}\n--- server ---\n{self.server.log()[-3000:]}"
-            + (f"\n--- worker ---\n{self.worker.log()[-3000:]}" if self.worker else ""),
+            message=lambda: f"usage log {log_id}{self.process_logs()}",
         )
 
     def logs_for(self, endpoint: ProxyEndpoint, count: int, timeout: float = 20.0) -> list[UsageLog]:
@@ -46,7 +51,9 @@ class Stack:
             logs = list(UsageLog.objects.filter(endpoint=endpoint).select_related("body"))
             return logs if len(logs) >= count else None
 
-        return wait_until(enough, timeout=timeout, message=f"{count} usage logs of {endpoint.slug}")
+        return wait_until(
+            enough, timeout=timeout, message=lambda: f"{count} usage logs of {endpoint.slug}{self.process_logs()}"
+        )
 
 
 def start_stack(tmp_path_factory, upstream: FakeUpstream, name: str, **settings) -> Stack:
