@@ -200,3 +200,33 @@ def proxy_endpoint_delete(*, endpoint: ProxyEndpoint) -> None:
     slug = endpoint.slug
     endpoint.delete()
     _invalidate_on_commit(slug)
+
+
+LOCAL_SLUG = "local"
+LOCAL_USERNAME = "local"
+
+
+@transaction.atomic
+def local_setup() -> ProxyEndpoint:
+    """Make sure local mode's `local` user, organization and endpoint exist; return the endpoint.
+
+    The user (no usable password: it signs in through the one-time link `make run`
+    prints) owns the organization, so the dashboard shows the local endpoint's calls.
+    """
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import Membership
+
+    endpoint = ProxyEndpoint.objects.select_related("organization").filter(slug=LOCAL_SLUG).first()
+    if endpoint is None:
+        organization = Organization.objects.create(name="Local")
+        endpoint = ProxyEndpoint.objects.create(organization=organization, name="Local", slug=LOCAL_SLUG)
+        _invalidate_on_commit(LOCAL_SLUG)
+    user, created = get_user_model().objects.get_or_create(username=LOCAL_USERNAME)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    Membership.objects.get_or_create(
+        user=user, organization=endpoint.organization, defaults={"role": Membership.Role.OWNER}
+    )
+    return endpoint
