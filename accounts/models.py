@@ -65,3 +65,21 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class LoginLink(models.Model):
+    """A one-time sign-in link (`make run` prints one). Only a SHA-256 digest of the token is kept."""
+
+    LIFETIME_MINUTES = 15
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_links"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"login link for {self.user} (expires {self.expires_at:%Y-%m-%d %H:%M})"

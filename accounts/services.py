@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import ApiKey, Membership, Organization
+from accounts.models import ApiKey, LoginLink, Membership, Organization
 from accounts.selectors import api_key_hash
 
 # How many characters of a raw key are kept in clear, to tell keys apart in lists.
@@ -91,3 +91,36 @@ def api_key_mark_used(*, api_key: ApiKey, now: datetime | None = None) -> bool:
     if updated:
         api_key.last_used_at = now
     return bool(updated)
+
+
+def login_link_create(*, user) -> str:
+    """Create a one-time sign-in link for `user`, valid 15 minutes; return its path.
+
+    The token exists only in the returned path; the database keeps its SHA-256 digest.
+    """
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    LoginLink.objects.create(
+        user=user,
+        token_hash=api_key_hash(token),
+        expires_at=now + timedelta(minutes=LoginLink.LIFETIME_MINUTES),
+    )
+    return f"/login/link/{token}"
+
+
+def login_link_use(*, token: str, now: datetime | None = None):
+    """Spend a sign-in link; return its user, or None if it is unknown, used or expired.
+
+    The check and the write are one conditional UPDATE, so of two simultaneous uses of
+    the same link exactly one succeeds.
+    """
+    now = now or timezone.now()
+    links = LoginLink.objects.filter(
+        token_hash=api_key_hash(token or ""), used_at__isnull=True, expires_at__gt=now
+    )
+    link = links.select_related("user").first()
+    if link is None or not links.filter(pk=link.pk).update(used_at=now):
+        return None
+    if not link.user.is_active:
+        return None
+    return link.user

@@ -10,6 +10,9 @@ urlpatterns = [
     path("api/", include("proxy.api_urls")),
     path("api/", include("usage.api_urls")),
     path("admin/", admin.site.urls),
+    # Pages.
+    path("", include("accounts.urls")),
+    path("", include("usage.urls")),
 ]
 
 # Paths under /api/ get JSON errors; everything else keeps Django's pages.
