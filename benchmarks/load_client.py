@@ -1,0 +1,393 @@
+"""The load client of the proxy benchmark (its own process, so it shares no GIL with
+anything measured). Started by proxy_overhead.py; prints one JSON document of results.
+
+Every phase runs DIRECT (client -> fake upstream) and PROXIED (client -> proxy -> fake
+upstream) in alternating rounds, so drift of the machine (other load, frequency, caches)
+hits both sides alike. Before each phase it waits until the proxy (and worker) are idle,
+so one phase's backlog of usage writes does not spill into the next one's numbers.
+"""
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+import time
+
+import aiohttp
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+PROMPT = (
+    "You are reviewing a pull request. Summarise in two sentences what prompt caching "
+    "does for a long system prompt, and whether the cache-read price applies to the "
+    "tokens written on the first call. Answer plainly, without lists or headings. "
+) * 3
+
+
+def request_body(stream: bool) -> bytes:
+    body = {
+        "model": "claude-sonnet-4-5-20250929",
+        "max_tokens": 1024,
+        "system": [{"type": "text", "text": "You are a concise assistant."}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": PROMPT}]}],
+        "metadata": {"user_id": "user_4b1e_account__session_0f0e2c4e-8a0e-4a53-9f3b-6c7b3a9d5e11"},
+        "temperature": 1,
+    }
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+HEADERS = {
+    "content-type": "application/json",
+    "accept": "application/json",
+    "anthropic-version": "2023-06-01",
+    "anthropic-beta": "prompt-caching-2024-07-31",
+    "x-api-key": "sk-ant-bench-0000000000000000000000000000000000000000",
+    "user-agent": "Anthropic/Python 0.69.0",
+    "x-stainless-lang": "python",
+    "x-stainless-package-version": "0.69.0",
+    "x-stainless-retry-count": "0",
+}
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a whole process (all threads), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def system_busy_seconds() -> float:
+    """CPU time spent busy by every process on the machine (all cores), in seconds."""
+    with open("/proc/stat", "rb") as f:
+        cpu = f.readline().split()[1:]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in cpu[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+class Meter:
+    """CPU of the processes of interest, and of the whole machine, over a window."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+        self.totals = {name: 0.0 for name in pids}
+        self.system = 0.0
+        self.wall = 0.0
+
+    def snapshot(self):
+        return time.perf_counter(), system_busy_seconds(), {n: cpu_seconds(p) for n, p in self.pids.items()}
+
+    def add(self, before, after) -> dict[str, float]:
+        self.wall += after[0] - before[0]
+        self.system += after[1] - before[1]
+        delta = {n: after[2][n] - before[2][n] for n in self.pids}
+        for name, value in delta.items():
+            self.totals[name] += value
+        return delta
+
+    def others_cores(self) -> float:
+        """Average cores used by processes other than ours during the windows."""
+        if not self.wall:
+            return 0.0
+        ours = sum(self.totals.values())
+        return max(0.0, self.system - ours) / self.wall
+
+
+class Client:
+    def __init__(self, args):
+        self.args = args
+        self.direct_url = args.direct.rstrip("/") + "/v1/messages"
+        self.proxied_url = args.proxied.rstrip("/") + "/v1/messages"
+        self.bodies = {False: request_body(False), True: request_body(True)}
+        self.proxied_sent = 0
+        self.errors = {"direct": {}, "proxied": {}}
+        pids = {"client": os.getpid(), "upstream": args.upstream_pid, "proxy": args.proxy_pid}
+        if args.worker_pid:
+            pids["worker"] = args.worker_pid
+        self.meter = Meter(pids)
+
+    async def __aenter__(self):
+        timeout = aiohttp.ClientTimeout(total=30)
+
+        def session():
+            return aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, limit_per_host=256),
+                timeout=timeout,
+                auto_decompress=False,
+            )
+
+        self.sessions = {"direct": session(), "proxied": session()}
+        return self
+
+    async def __aexit__(self, *exc):
+        for s in self.sessions.values():
+            await s.close()
+
+    def _error(self, side: str, what: str) -> None:
+        self.errors[side][what] = self.errors[side].get(what, 0) + 1
+
+    def _url(self, side: str) -> str:
+        if side == "proxied":
+            self.proxied_sent += 1
+            return self.proxied_url
+        return self.direct_url
+
+    async def nonstream(self, side: str) -> float | None:
+        """Latency of one non-streaming call (request sent -> whole body read)."""
+        session = self.sessions[side]
+        url = self._url(side)
+        t0 = time.perf_counter()
+        try:
+            async with session.post(url, data=self.bodies[False], headers=HEADERS) as resp:
+                body = await resp.read()
+                if resp.status != 200 or not body.endswith(b"}"):
+                    self._error(side, f"status {resp.status}")
+                    return None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            self._error(side, type(exc).__name__)
+            return None
+        return time.perf_counter() - t0
+
+    async def stream(self, side: str, delay_ms: int = 0):
+        """(ttfb, [arrival of each event, from request start], total) of one stream."""
+        session = self.sessions[side]
+        url = self._url(side)
+        headers = HEADERS if not delay_ms else {**HEADERS, "x-bench-delay-ms": str(delay_ms)}
+        t0 = time.perf_counter()
+        arrivals = []
+        tail = b""
+        try:
+            async with session.post(url, data=self.bodies[True], headers=headers) as resp:
+                if resp.status != 200:
+                    self._error(side, f"status {resp.status}")
+                    await resp.read()
+                    return None
+                async for chunk in resp.content.iter_any():
+                    now = time.perf_counter() - t0
+                    tail += chunk
+                    complete = tail.count(b"\n\n")
+                    if complete:
+                        arrivals.extend([now] * complete)
+                        tail = tail[tail.rfind(b"\n\n") + 2 :]
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            self._error(side, type(exc).__name__)
+            return None
+        if len(arrivals) != 8:
+            self._error(side, f"{len(arrivals)} events")
+            return None
+        return arrivals[0], arrivals, time.perf_counter() - t0
+
+    # Phases -------------------------------------------------------------------------
+
+    async def quiesce(self, limit: float = 60.0) -> float:
+        """Wait until the proxy (and worker) use < 3% CPU over 0.3 s; the time waited."""
+        t0 = time.monotonic()
+        names = [n for n in ("proxy", "worker") if n in self.meter.pids]
+        while time.monotonic() - t0 < limit:
+            before = {n: cpu_seconds(self.meter.pids[n]) for n in names}
+            await asyncio.sleep(0.3)
+            if all(cpu_seconds(self.meter.pids[n]) - before[n] < 0.01 for n in names):
+                break
+        return time.monotonic() - t0
+
+    async def sequential(self, side: str, count: int, fn, *fn_args, deadline: float):
+        results = []
+        for _ in range(count):
+            if time.monotonic() > deadline:
+                break
+            r = await fn(side, *fn_args)
+            if r is not None:
+                results.append(r)
+        return results
+
+    async def rounds_sequential(self, total: int, round_size: int, fn, *fn_args, time_limit: float):
+        """`total` calls per side at concurrency 1, in alternating rounds; CPU per side."""
+        out = {"direct": [], "proxied": []}
+        cpu = {"direct": {}, "proxied": {}}
+        deadline = time.monotonic() + time_limit
+        done = 0
+        while done < total and time.monotonic() < deadline:
+            n = min(round_size, total - done)
+            for side in ("direct", "proxied"):
+                before = self.meter.snapshot()
+                out[side] += await self.sequential(side, n, fn, *fn_args, deadline=deadline)
+                delta = self.meter.add(before, self.meter.snapshot())
+                for k, v in delta.items():
+                    cpu[side][k] = cpu[side].get(k, 0.0) + v
+            done += n
+        return out, cpu
+
+    async def closed_loop(self, side: str, concurrency: int, seconds: float, fn, max_requests: int):
+        """`concurrency` workers calling back to back for `seconds`; (completed, wall)."""
+        stop_at = time.perf_counter() + seconds
+        completed = 0
+        issued = 0
+
+        async def worker():
+            nonlocal completed, issued
+            while time.perf_counter() < stop_at and issued < max_requests:
+                issued += 1
+                if await fn(side) is not None:
+                    completed += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return completed, time.perf_counter() - t0
+
+    async def rounds_throughput(self, concurrency: int, seconds: float, rounds: int, fn):
+        result = {}
+        for side in ("direct", "proxied"):
+            result[side] = {"completed": 0, "wall": 0.0, "cpu": {}}
+        per_round = seconds / rounds
+        for _ in range(rounds):
+            for side in ("direct", "proxied"):
+                before = self.meter.snapshot()
+                completed, wall = await self.closed_loop(
+                    side, concurrency, per_round, fn, max_requests=int(per_round * 20000)
+                )
+                delta = self.meter.add(before, self.meter.snapshot())
+                r = result[side]
+                r["completed"] += completed
+                r["wall"] += wall
+                for k, v in delta.items():
+                    r["cpu"][k] = r["cpu"].get(k, 0.0) + v
+        for side in result.values():
+            side["rps"] = side["completed"] / side["wall"] if side["wall"] else 0.0
+        return result
+
+    async def run(self) -> dict:
+        a = self.args
+        results = {"params": vars(a)}
+        log = lambda msg: print(f"[client] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+
+        log("warm-up")
+        deadline = time.monotonic() + 60
+        for side in ("direct", "proxied"):
+            await self.sequential(side, a.warmup, self.nonstream, deadline=deadline)
+            await self.sequential(side, a.warmup // 4, self.stream, deadline=deadline)
+            await self.closed_loop(side, a.concurrency, 1.0, self.nonstream, 20000)
+            await self.closed_loop(side, a.concurrency, 0.5, self.stream, 10000)
+        results["warmup_errors"] = json.loads(json.dumps(self.errors))
+
+        # 1. Added latency at concurrency 1, non-streaming.
+        results["quiesce_latency"] = await self.quiesce()
+        log(f"latency: {a.requests} non-streaming calls per side at concurrency 1")
+        lat, cpu = await self.rounds_sequential(
+            a.requests, a.round_size, self.nonstream, time_limit=a.phase_limit
+        )
+        results["latency"] = {
+            side: {"n": len(v), "p50": pct(v, 50), "p90": pct(v, 90), "p99": pct(v, 99), "mean": sum(v) / max(1, len(v))}
+            for side, v in lat.items()
+        }
+        results["latency_cpu"] = cpu
+
+        # 2. Streams with a delay between events: TTFB and incremental delivery.
+        results["quiesce_streams"] = await self.quiesce()
+        log(f"streams: {a.streams} per side, {a.delay_ms} ms between events, concurrency 1")
+        streams, cpu = await self.rounds_sequential(
+            a.streams, max(1, a.streams // 4), self.stream, a.delay_ms, time_limit=a.phase_limit
+        )
+        half = a.delay_ms / 1000 / 2
+        summary = {}
+        for side, items in streams.items():
+            ttfb = [s[0] for s in items]
+            incremental = [
+                all(arr[k + 1] - arr[k] >= half for k in range(len(arr) - 1)) for _, arr, _ in items
+            ]
+            gaps = [arr[k + 1] - arr[k] for _, arr, _ in items for k in range(len(arr) - 1)]
+            summary[side] = {
+                "n": len(items),
+                "ttfb_p50": pct(ttfb, 50),
+                "ttfb_p99": pct(ttfb, 99),
+                "incremental": sum(incremental),
+                "min_gap": min(gaps) if gaps else float("nan"),
+                "total_p50": pct([s[2] for s in items], 50),
+            }
+        results["streams"] = summary
+        results["streams_cpu"] = cpu
+
+        # 3. Throughput at concurrency N, non-streaming then streaming.
+        results["quiesce_rps"] = await self.quiesce()
+        log(f"throughput: non-streaming, concurrency {a.concurrency}, {a.seconds} s per side")
+        results["rps_nonstream"] = await self.rounds_throughput(
+            a.concurrency, a.seconds, a.rounds, self.nonstream
+        )
+        results["quiesce_rps_stream"] = await self.quiesce()
+        log(f"throughput: streaming, concurrency {a.concurrency}, {a.seconds} s per side")
+        results["rps_stream"] = await self.rounds_throughput(a.concurrency, a.seconds, a.rounds, self.stream)
+
+        results["errors"] = self.errors
+        results["proxied_sent"] = self.proxied_sent
+        results["others_cores"] = self.meter.others_cores()
+        results["measured_wall"] = self.meter.wall
+        results["cpu_totals"] = self.meter.totals
+        return results
+
+
+async def load_only(args) -> dict:
+    """Profiling mode: proxied calls only, for `seconds`, at `concurrency`."""
+    async with Client(args) as client:
+        fn = client.stream if args.mode == "stream" else client.nonstream
+        before = client.meter.snapshot()
+        completed, wall = await client.closed_loop(
+            "proxied", args.concurrency, args.seconds, fn, max_requests=int(args.seconds * 20000)
+        )
+        delta = client.meter.add(before, client.meter.snapshot())
+        return {"completed": completed, "wall": wall, "cpu": delta, "proxied_sent": client.proxied_sent,
+                "errors": client.errors}
+
+
+async def main_async(args) -> dict:
+    if args.mode != "bench":
+        return await load_only(args)
+    async with Client(args) as client:
+        return await client.run()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--direct", required=True)
+    p.add_argument("--proxied", required=True)
+    p.add_argument("--proxy-pid", type=int, required=True)
+    p.add_argument("--upstream-pid", type=int, required=True)
+    p.add_argument("--worker-pid", type=int, default=0)
+    p.add_argument("--mode", choices=("bench", "nonstream", "stream"), default="bench")
+    p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--round-size", type=int, default=100)
+    p.add_argument("--streams", type=int, default=100)
+    p.add_argument("--delay-ms", type=int, default=20)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--phase-limit", type=float, default=120.0)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    for url in (args.direct, args.proxied):
+        if not url.startswith(("http://127.0.0.1:", "http://[::1]:", "http://localhost:")):
+            sys.exit("the load client only talks to loopback addresses")
+    try:
+        import uvloop
+
+        results = uvloop.run(main_async(args))
+    except ImportError:
+        results = asyncio.run(main_async(args))
+    with open(args.out, "w") as f:
+        json.dump(results, f)
+
+
+if __name__ == "__main__":
+    main()

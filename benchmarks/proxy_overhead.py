@@ -1,0 +1,481 @@
+"""Proxy overhead benchmark: what Codecosts adds to an Anthropic call (run: `make bench`).
+
+It sets up everything itself: a throw-away SQLite database under a temp dir (or the
+--database-url one), migrations, an organization and a proxy endpoint. Then it starts
+
+  * a fast fake Anthropic upstream        benchmarks/fake_upstream.py   (pinned to CPU 0)
+  * the product: ONE uvicorn worker        codecosts.asgi:application    (pinned to CPU 1)
+    --loop uvloop --http httptools --no-access-log --lifespan on, rate limits off,
+    LOG_LEVEL=WARNING, usage written in-process (or, with --redis, by a Celery worker
+    process, pinned to CPU 0, as in production)
+  * the aiohttp load client                benchmarks/load_client.py     (pinned to CPU 0)
+
+The client runs DIRECT (client -> upstream) and PROXIED (client -> proxy -> upstream)
+calls in the same run, in alternating rounds, after a warm-up, and this script prints the
+table and PASS/MISS against the targets, after checking that every proxied call got its
+usage log. Everything it started is stopped on exit, Ctrl-C or error.
+
+--profile additionally samples the proxy with py-spy (`pip install py-spy`; not a project
+dependency) under proxied-only load and prints where its CPU goes (profile_summary.py).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
+
+TARGETS = {
+    "added_p50_ms": (1.5, 1.0),
+    "rps": (700, 1500),
+    "added_ttfb_ms": (2.0, None),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status_kb(pid: int, key: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Processes:
+    """Children in their own sessions (Ctrl-C reaches only us); all stopped on exit."""
+
+    def __init__(self, logdir: Path):
+        self.logdir = logdir
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, args: list[str], env: dict, cpus: str | None) -> subprocess.Popen:
+        if cpus is not None:
+            args = ["taskset", "-c", cpus, *args]  # taskset execs: the pid is the program's
+        log = open(self.logdir / f"{name}.log", "ab")
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def log(self, name: str) -> str:
+        path = self.logdir / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def stop(self, proc: subprocess.Popen, timeout: float = 20) -> None:
+        if proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGCONT)  # in case it was paused
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            except ProcessLookupError:
+                pass
+
+    def stop_all(self) -> None:
+        for _name, proc in reversed(self.procs):
+            self.stop(proc)
+        self.procs.clear()
+
+
+def wait_http(url: str, proc: subprocess.Popen, what: str, procs: Processes, name: str, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{procs.log(name)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status < 500:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer within {timeout:.0f} s:\n{procs.log(name)}")
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the database of a postgres:// URL when it does not exist yet."""
+    import environ
+    import psycopg
+
+    db = environ.Env.db_url_config(url)
+    if "postgresql" not in db["ENGINE"]:
+        return
+    params = dict(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
+                  password=db["PASSWORD"] or None, dbname="postgres", autocommit=True)
+    with psycopg.connect(**params) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db["NAME"],)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def setup_database(env: dict) -> tuple[str, str, "callable"]:
+    """Migrate, create an organization and endpoint; (endpoint id, slug, count_logs)."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    from accounts.models import Organization
+    from django.db import connection
+    from proxy.models import ProxyEndpoint
+    from usage.models import UsageLog
+
+    organization = Organization.objects.create(name="Benchmark")
+    endpoint = ProxyEndpoint.objects.create(
+        organization=organization, name="Benchmark", slug=f"bench-{uuid.uuid4().hex[:10]}"
+    )
+
+    def count_logs() -> int:
+        n = UsageLog.objects.filter(endpoint_id=endpoint.id).count()
+        connection.close()
+        return n
+
+    connection.close()
+    return str(endpoint.id), endpoint.slug, count_logs
+
+
+def wait_for_logs(count_logs, expected: int, limit: float = 300.0) -> tuple[int, float]:
+    """Poll until `expected` logs exist, or none arrive for 30 s; (count, seconds waited)."""
+    t0 = time.monotonic()
+    last, last_change = -1, t0
+    while time.monotonic() - t0 < limit:
+        n = count_logs()
+        if n >= expected:
+            return n, time.monotonic() - t0
+        if n != last:
+            last, last_change = n, time.monotonic()
+        elif time.monotonic() - last_change > 30:
+            break
+        time.sleep(0.5)
+    return count_logs(), time.monotonic() - t0
+
+
+def wait_idle(pid: int, limit: float = 120.0) -> None:
+    """Wait until a process uses < 3% of a CPU over 0.3 s (e.g. usage writes drained)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(0.3)
+        if cpu_seconds(pid) - before < 0.01:
+            return
+
+
+def git_describe() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "codecosts", "proxy", "usage", "accounts"],
+            cwd=ROOT, capture_output=True, text=True,
+        ).stdout.strip()
+        return rev + (" + uncommitted changes in the app" if dirty else "")
+    except OSError:
+        return "?"
+
+
+# Reporting ---------------------------------------------------------------------------
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.2f}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def report(r: dict, extra: dict) -> tuple[str, list[tuple[bool, str]]]:
+    lat, st = r["latency"], r["streams"]
+    rn, rs = r["rps_nonstream"], r["rps_stream"]
+    d, p = lat["direct"], lat["proxied"]
+    add50, add99 = p["p50"] - d["p50"], p["p99"] - d["p99"]
+    sd, sp = st["direct"], st["proxied"]
+    tadd50, tadd99 = sp["ttfb_p50"] - sd["ttfb_p50"], sp["ttfb_p99"] - sd["ttfb_p99"]
+
+    def cpu_us(cpu: dict, n: int) -> float:
+        return cpu.get("proxy", 0.0) / n * 1e6 if n else float("nan")
+
+    cpu_c1 = cpu_us(r["latency_cpu"]["proxied"], p["n"])
+    cpu_ns = cpu_us(rn["proxied"]["cpu"], rn["proxied"]["completed"])
+    cpu_st = cpu_us(rs["proxied"]["cpu"], rs["proxied"]["completed"])
+    rows = [
+        ("", "direct", "proxied", "added"),
+        (f"latency p50, c=1, non-streaming, n={p['n']} (ms)", ms(d["p50"]), ms(p["p50"]), ms(add50)),
+        ("latency p90 (ms)", ms(d["p90"]), ms(p["p90"]), ms(p["p90"] - d["p90"])),
+        ("latency p99 (ms)", ms(d["p99"]), ms(p["p99"]), ms(add99)),
+        (f"stream TTFB p50, c=1, {r['params']['delay_ms']} ms/event, n={sp['n']} (ms)",
+         ms(sd["ttfb_p50"]), ms(sp["ttfb_p50"]), ms(tadd50)),
+        ("stream TTFB p99 (ms)", ms(sd["ttfb_p99"]), ms(sp["ttfb_p99"]), ms(tadd99)),
+        ("streams incremental (every event gap >= delay/2)",
+         f"{sd['incremental']}/{sd['n']}", f"{sp['incremental']}/{sp['n']}", ""),
+        ("smallest gap between events (ms)", ms(sd["min_gap"]), ms(sp["min_gap"]), ""),
+        (f"throughput, c={r['params']['concurrency']}, non-streaming (req/s)",
+         f"{rn['direct']['rps']:.0f}", f"{rn['proxied']['rps']:.0f}", ""),
+        (f"throughput, c={r['params']['concurrency']}, streaming (req/s)",
+         f"{rs['direct']['rps']:.0f}", f"{rs['proxied']['rps']:.0f}", ""),
+        ("proxy CPU per request, c=1 non-streaming (us)", "", f"{cpu_c1:.0f}", ""),
+        ("proxy CPU per request, c=32 non-streaming (us)", "", f"{cpu_ns:.0f}", ""),
+        ("proxy CPU per request, c=32 streaming (us)", "", f"{cpu_st:.0f}", ""),
+        ("proxy CPU per request, all-in" + ("" if extra.get("worker_us") is not None else " incl. usage writes") + " (us)",
+         "", f"{extra['allin_us']:.0f}", ""),
+    ]
+    if extra.get("worker_us") is not None:
+        rows.append(("worker CPU per request (usage writes) (us)", "", f"{extra['worker_us']:.0f}", ""))
+    rows += [
+        ("proxy peak RSS, VmHWM (MiB)", "", f"{extra['rss_mib']:.1f}", ""),
+        ("usage logs written / expected", "", f"{extra['written']}/{extra['expected']}", ""),
+    ]
+    width = max(len(x[0]) for x in rows)
+    lines = [f"{a:<{width}}  {b:>9}  {c:>9}  {e:>8}" for a, b, c, e in rows]
+    table = "\n".join(lines)
+
+    rps_min, rps_aim = TARGETS["rps"]
+    p50_max, p50_aim = TARGETS["added_p50_ms"]
+    checks = [
+        (add50 * 1000 <= p50_max,
+         f"added latency p50 {add50 * 1000:.2f} ms <= {p50_max} ms (aim <= {p50_aim} ms: {'met' if add50 * 1000 <= p50_aim else 'not met'})"),
+        (rn["proxied"]["rps"] >= rps_min,
+         f"non-streaming throughput {rn['proxied']['rps']:.0f} req/s >= {rps_min} (aim >= {rps_aim}: {'met' if rn['proxied']['rps'] >= rps_aim else 'not met'})"),
+        (rs["proxied"]["rps"] >= rps_min,
+         f"streaming throughput {rs['proxied']['rps']:.0f} req/s >= {rps_min} (aim >= {rps_aim}: {'met' if rs['proxied']['rps'] >= rps_aim else 'not met'})"),
+        (tadd50 * 1000 <= TARGETS["added_ttfb_ms"][0],
+         f"added TTFB p50 {tadd50 * 1000:.2f} ms <= {TARGETS['added_ttfb_ms'][0]} ms (p99: {tadd99 * 1000:.2f} ms)"),
+        (sp["n"] > 0 and sp["incremental"] == sp["n"],
+         f"streams incremental {sp['incremental']}/{sp['n']} = {100 * sp['incremental'] / max(1, sp['n']):.0f}% (100% required)"),
+        (extra["written"] == extra["expected"],
+         f"usage logs written {extra['written']}/{extra['expected']}"),
+    ]
+    if extra.get("variant") == "no-usage":
+        checks[-1] = (True, "usage logs: not checked (variant no-usage drops every record)")
+    return table, checks
+
+
+# Main --------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--redis", nargs="?", const=DEFAULT_REDIS, default=None, metavar="URL",
+                    help=f"usage through REDIS_URL and a Celery worker (default URL {DEFAULT_REDIS})")
+    ap.add_argument("--database-url", help="use this database (e.g. postgres://postgres@127.0.0.1:5432/codecosts_bench) instead of a temp SQLite file")
+    ap.add_argument("--requests", type=int, default=2000, help="non-streaming calls per side at c=1")
+    ap.add_argument("--streams", type=int, default=100, help="delayed streams per side at c=1")
+    ap.add_argument("--delay-ms", type=int, default=20, help="upstream delay between SSE events in the stream check")
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--seconds", type=float, default=10.0, help="throughput seconds per side (each mode)")
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
+    ap.add_argument("--worker-live", action="store_true",
+                    help="with --redis: let the worker write during the run (default: paused until the run ends)")
+    ap.add_argument("--variant", choices=("no-usage", "switch-0.5ms"),
+                    help="diagnostic: run a modified proxy (see variant_server.py)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    ap.add_argument("--profile", action="store_true", help="then profile the proxy with py-spy")
+    ap.add_argument("--profile-seconds", type=float, default=15.0)
+    ap.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
+    ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--strict", action="store_true", help="exit with status 2 when a target is missed")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database, profiles)")
+    args = ap.parse_args()
+    if args.quick:
+        args.requests, args.streams, args.seconds, args.warmup = 300, 20, 2.0, 100
+        args.profile_seconds = min(args.profile_seconds, 5.0)
+
+    ncpu = os.cpu_count() or 1
+    pin = not args.no_pin and ncpu >= 2 and shutil.which("taskset") is not None
+    cpu_front, cpu_proxy = ("0", "1") if pin else (None, None)
+
+    tmp = Path(tempfile.mkdtemp(prefix="codecosts-bench-"))
+    procs = Processes(tmp)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    status = 1
+    try:
+        upstream_port, proxy_port = free_port(), free_port()
+        upstream_url = f"http://127.0.0.1:{upstream_port}"
+        database_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
+        if database_url.startswith("postgres"):
+            ensure_postgres_database(database_url)
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "codecosts.settings",
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": args.redis or "",
+            "VAR_DIR": str(tmp / "var"),
+            "USAGE_SPOOL_DIR": str(tmp / "spool"),
+            "ANTHROPIC_UPSTREAM_URL": upstream_url,
+            "OPENAI_UPSTREAM_URL": upstream_url,
+            "RATE_LIMIT_MESSAGES_PER_MINUTE": "0",
+            "RATE_LIMIT_COUNT_TOKENS_PER_MINUTE": "0",
+            "LOG_LEVEL": "WARNING",
+            "LOCAL_ONLY": "0",
+            "LOCAL_MODE": "0",
+            "DEBUG": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+        print(f"setting up {database_url.split('@')[-1]} ...", flush=True)
+        endpoint_id, slug, count_logs = setup_database(env)
+
+        py = sys.executable
+        upstream = procs.start("upstream", [py, str(BENCH / "fake_upstream.py"), "--port", str(upstream_port)], env, cpu_front)
+        worker = None
+        if args.redis:
+            worker = procs.start(
+                "worker",
+                [py, "-m", "celery", "-A", "codecosts", "worker", "-Q", "usage,default", "-P", "solo",
+                 "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+                env, cpu_front,
+            )
+        server = [py, str(BENCH / "variant_server.py"), args.variant] if args.variant else [py, "-m", "uvicorn"]
+        proxy = procs.start(
+            "proxy",
+            [*server, "codecosts.asgi:application", "--host", "127.0.0.1", "--port", str(proxy_port),
+             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "on"],
+            env, cpu_proxy,
+        )
+        wait_http(f"{upstream_url}/health", upstream, "fake upstream", procs, "upstream")
+        proxied_base = f"http://127.0.0.1:{proxy_port}/proxy/{slug}"
+        wait_http(f"{proxied_base}/", proxy, "proxy", procs, "proxy")
+
+        client_args = [
+            py, str(BENCH / "load_client.py"), "--direct", upstream_url, "--proxied", proxied_base,
+            "--proxy-pid", str(proxy.pid), "--upstream-pid", str(upstream.pid),
+            "--worker-pid", str(worker.pid if worker else 0),
+            "--requests", str(args.requests), "--streams", str(args.streams), "--delay-ms", str(args.delay_ms),
+            "--concurrency", str(args.concurrency), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
+        ]
+        out = tmp / "results.json"
+        proxy_cpu0 = cpu_seconds(proxy.pid)
+        worker_cpu0 = cpu_seconds(worker.pid) if worker else 0.0
+        print("running the load client (direct and proxied, alternating) ...", flush=True)
+        client = procs.start("client", [*client_args, "--out", str(out)], env, cpu_front)
+        # The client's own phase limits bound it; this is a backstop.
+        if worker and not args.worker_live:
+            # Celery's writes would compete for CPU 0 with the client and the upstream (and
+            # are not the proxy's cost): records wait in Redis until the run is over.
+            worker.send_signal(signal.SIGSTOP)
+        client.wait(timeout=1800)
+        if worker and not args.worker_live:
+            worker_cpu0 = cpu_seconds(worker.pid)
+            worker.send_signal(signal.SIGCONT)
+        if client.returncode != 0 or not out.exists():
+            raise RuntimeError(f"load client failed:\n{procs.log('client')}")
+        results = json.loads(out.read_text())
+
+        expected = results["proxied_sent"]
+        if args.variant == "no-usage":
+            written, waited = count_logs(), 0.0
+            wait_idle(proxy.pid)
+        else:
+            print(f"waiting for {expected} usage logs ...", flush=True)
+            written, waited = wait_for_logs(count_logs, expected)
+        proxy_cpu = cpu_seconds(proxy.pid) - proxy_cpu0
+        extra = {
+            "expected": expected,
+            "written": written,
+            "drain_wait_s": waited,
+            "allin_us": proxy_cpu / max(1, expected) * 1e6,
+            "worker_us": (cpu_seconds(worker.pid) - worker_cpu0) / max(1, expected) * 1e6 if worker else None,
+            "rss_mib": (proc_status_kb(proxy.pid, "VmHWM") or 0) / 1024,
+            "variant": args.variant,
+        }
+        table, checks = report(results, extra)
+
+        mode = (
+            f"Celery worker via Redis ({'writing during the run' if args.worker_live else 'paused during the run, drained after'})"
+            if args.redis else "in-process usage writes"
+        )
+        db = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+        header = [
+            f"Codecosts proxy overhead: 1 uvicorn worker (uvloop, httptools), {db}, {mode}"
+            + (f"\nDIAGNOSTIC VARIANT {args.variant} (benchmarks/variant_server.py): not the product as shipped" if args.variant else ""),
+            f"commit {git_describe()}; Python {platform.python_version()}; {ncpu} CPUs; "
+            + ("proxy pinned to CPU 1, client + upstream" + (" + worker" if worker else "") + " to CPU 0"
+               if pin else "no CPU pinning"),
+            f"other processes on the machine used {results['others_cores']:.2f} cores on average "
+            "during the measured rounds" + ("  (NOISY: numbers may be off)" if results["others_cores"] > 0.15 else ""),
+        ]
+        errors = {k: v for k, v in results["errors"].items() if v}
+        print()
+        print("\n".join(header))
+        print()
+        print(table)
+        if errors:
+            print(f"\nerrors: {errors}")
+        print("\ntargets:")
+        for ok, text in checks:
+            print(f"  {verdict(ok)}  {text}")
+
+        if args.profile:
+            from profile_summary import profile_proxy
+
+            profile_proxy(
+                procs=procs, proxy=proxy, client_args=client_args, env=env, cpu_front=cpu_front, tmp=tmp,
+                seconds=args.profile_seconds, rate=args.profile_rate, concurrency=args.concurrency,
+                quiesce=lambda: wait_idle(proxy.pid),
+            )
+
+        if args.json:
+            Path(args.json).write_text(json.dumps({"results": results, "extra": extra, "checks": checks}, indent=2))
+        status = 2 if args.strict and not all(ok for ok, _ in checks) else 0
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping everything", file=sys.stderr)
+        status = 130
+    except Exception as exc:  # noqa: BLE001
+        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+        procs.stop_all()
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Diagnostic variants of the product, for `proxy_overhead.py --variant NAME` only.
+
+They run the same uvicorn command as the product, after one change made in this process
+(never in the code base), to measure what a part of the hot path costs:
+
+  no-usage      usage.pipeline.record() drops the record: no shipper thread work at all
+                (what the request path alone costs; usage logs are then NOT written)
+  switch-0.5ms  sys.setswitchinterval(0.0005): a thread waiting for the GIL gets it after
+                0.5 ms instead of 5 ms (tests the GIL-convoy explanation)
+
+Usage: variant_server.py NAME <uvicorn arguments...>
+"""
+
+import os
+import sys
+
+VARIANTS = ("no-usage", "switch-0.5ms")
+
+
+def main() -> None:
+    name, args = sys.argv[1], sys.argv[2:]
+    if name not in VARIANTS:
+        sys.exit(f"unknown variant {name!r}; one of {', '.join(VARIANTS)}")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "codecosts.settings")
+    sys.path.insert(0, os.getcwd())
+    import django
+
+    django.setup()
+    if name == "no-usage":
+        from usage import pipeline
+
+        pipeline.record = lambda usage_record: None
+    elif name == "switch-0.5ms":
+        sys.setswitchinterval(0.0005)
+
+    import uvicorn.main
+
+    sys.argv = ["uvicorn", *args]
+    uvicorn.main.main()
+
+
+if __name__ == "__main__":
+    main()
