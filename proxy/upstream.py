@@ -38,9 +38,9 @@ def session() -> aiohttp.ClientSession:
     return client
 
 
-def timeout(*, streaming: bool) -> aiohttp.ClientTimeout:
+def timeout() -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(
-        total=None if streaming else settings.PROXY_TOTAL_TIMEOUT,
+        total=None,
         sock_connect=settings.PROXY_CONNECT_TIMEOUT,
         # No byte from upstream for this long cancels the request.
         sock_read=settings.PROXY_READ_TIMEOUT,

@@ -18,7 +18,7 @@ from django_ratelimit.core import get_usage
 
 from proxy import errors, upstream
 from proxy.endpoint_cache import EndpointRef, endpoint_for_slug
-from proxy.providers.base import meter_for, request_info
+from proxy.providers.base import meter_for
 from usage import pipeline
 from usage.records import UsageRecord
 
@@ -139,7 +139,7 @@ class Exchange:
 
     __slots__ = (
         "log_id", "endpoint", "provider", "path", "started", "t0", "ttfb_ms", "meter",
-        "request_body", "seen_headers", "info", "status", "streamed", "upstream_request_id",
+        "request_body", "seen_headers", "status", "streamed", "upstream_request_id",
         "response_parts", "response_size", "response_kept", "response_content_type", "done",
     )
 
@@ -154,7 +154,6 @@ class Exchange:
         self.meter = meter
         self.request_body = body
         self.seen_headers = seen_headers
-        self.info = request_info(body)
         self.status = None
         self.streamed = False
         self.upstream_request_id = ""
@@ -205,14 +204,12 @@ class Exchange:
                     outcome=outcome,
                     incomplete=incomplete,
                     streamed=self.streamed,
-                    request_model=self.info.model,
                     usage=usage,
                     upstream_request_id=self.upstream_request_id,
                     user_agent=seen.get(b"user-agent", "")[:512],
                     key_hint=_key_hint(seen),
-                    claude_code_session_id=(
-                        seen.get(b"x-claude-code-session-id") or self.info.claude_code_session_id
-                    )[:128],
+                    # The request's model and metadata are read by the worker, not here.
+                    claude_code_session_id=seen.get(b"x-claude-code-session-id", "")[:128],
                     session_name=seen.get(b"x-codecosts-session", "")[:200],
                     response_content_type=self.response_content_type,
                     request_body=body if len(body) <= limit else body[:limit],
@@ -271,17 +268,19 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
         if meter is not None
         else None
     )
-    streaming = exchange.info.stream if exchange is not None else False
-
+    # A non-streaming call's whole deadline: the headers and then the body must arrive
+    # before it. A stream has only the per-read timeout once its headers are in.
+    deadline = asyncio.get_running_loop().time() + settings.PROXY_TOTAL_TIMEOUT
     try:
-        response = await upstream.session().request(
-            request.method,
-            url,
-            data=body or None,
-            headers=headers,
-            timeout=upstream.timeout(streaming=streaming),
-            allow_redirects=False,
-        )
+        async with asyncio.timeout_at(deadline):
+            response = await upstream.session().request(
+                request.method,
+                url,
+                data=body or None,
+                headers=headers,
+                timeout=upstream.timeout(),
+                allow_redirects=False,
+            )
     except asyncio.CancelledError:
         if exchange is not None:
             exchange.finish("client_disconnected")
@@ -296,7 +295,7 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
         return errors.error_response(provider, 502, "The provider could not be reached.")
 
     if exchange is None:
-        return await _pass_through(response, provider)
+        return await _pass_through(response, provider, deadline)
     exchange.ttfb_ms = int((time.perf_counter() - exchange.t0) * 1000)
     exchange.status = response.status
     exchange.upstream_request_id = next(
@@ -307,25 +306,26 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
     headers = _response_headers(response.headers, exchange.log_id)
     if content_type.startswith("text/event-stream"):
         return _stream(response, exchange, headers)
-    return await _buffered(response, exchange, headers)
+    return await _buffered(response, exchange, headers, deadline)
 
 
-async def _read_capped(response, *, on_chunk=None) -> bytes | None:
+async def _read_capped(response, deadline: float) -> bytes | None:
     """A non-streaming body, or None when it exceeds PROXY_MAX_RESPONSE_BYTES."""
     limit = settings.PROXY_MAX_RESPONSE_BYTES
     if response.content_length is not None and response.content_length > limit:
         return None
     parts = []
     size = 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
+    async with asyncio.timeout_at(deadline):
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                return None
+            parts.append(chunk)
     return b"".join(parts)
 
 
-async def _pass_through(response, provider: str):
+async def _pass_through(response, provider: str, deadline: float):
     """An unmetered route: stream SSE through, return anything else as it came."""
     headers = _response_headers(response.headers, None)
     if response.headers.get("content-type", "").startswith("text/event-stream"):
@@ -339,7 +339,7 @@ async def _pass_through(response, provider: str):
 
         return StreamingHttpResponse(relay(), status=response.status, headers=headers)
     try:
-        body = await _read_capped(response)
+        body = await _read_capped(response, deadline)
     except (asyncio.TimeoutError, aiohttp.ClientError):
         response.close()
         return errors.error_response(provider, 504, "The provider stopped answering.")
@@ -351,10 +351,10 @@ async def _pass_through(response, provider: str):
     return HttpResponse(body, status=response.status, headers=headers)
 
 
-async def _buffered(response, exchange: Exchange, headers):
+async def _buffered(response, exchange: Exchange, headers, deadline: float):
     provider = exchange.provider
     try:
-        body = await _read_capped(response)
+        body = await _read_capped(response, deadline)
     except asyncio.CancelledError:
         response.close()
         exchange.finish("client_disconnected")

@@ -12,9 +12,11 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from proxy.models import ProxyEndpoint
+from proxy.providers.base import request_info
 from usage.models import Session, UsageDaily, UsageLog, UsageLogBody
 from usage.pricing import cache_savings_compute, cost_compute
 from usage.records import UsageRecord
+from usage.selectors import session_for_call
 
 logger = logging.getLogger("codecosts.usage")
 
@@ -34,6 +36,7 @@ def usage_log_record(*, record: UsageRecord) -> UsageLog | None:
     if not ProxyEndpoint.objects.filter(id=endpoint_id).exists():
         endpoint_id = None  # deleted since the call; the log keeps its slug
 
+    _read_request(record)
     usage = record.usage
     started_at = datetime.fromtimestamp(record.started_at, tz=UTC)
     model = usage.model or record.request_model
@@ -194,6 +197,20 @@ def usage_daily_rebuild(*, since=None) -> int:
     return len(rows)
 
 
+def _read_request(record: UsageRecord) -> None:
+    """Fill in what the request body says (model, Claude Code's session): parsed here, in
+    the worker, so the proxy never parses a request body on the event loop."""
+    if record.request_model and record.claude_code_session_id:
+        return
+    try:
+        info = request_info(zlib.decompress(record.request_body)) if record.request_body else None
+    except zlib.error:
+        info = None
+    if info is not None:
+        record.request_model = record.request_model or info.model
+        record.claude_code_session_id = record.claude_code_session_id or info.claude_code_session_id
+
+
 def _session_add(session: Session, log: UsageLog) -> None:
     Session.objects.filter(pk=session.pk).update(
         calls=F("calls") + 1,
@@ -208,7 +225,12 @@ def _session_add(session: Session, log: UsageLog) -> None:
 
 
 def _session_for(record: UsageRecord, *, endpoint_id, started_at) -> Session | None:
-    """The session a call joins: its header, else an active manual one, else Claude Code's."""
+    """The session a call joins: its header, else an active manual one, else Claude Code's.
+
+    Header and Claude Code sessions are created on a call's first use of the name or id,
+    per organization (the unique constraint on (organization, source, external_id) makes
+    concurrent first calls meet in one row).
+    """
     organization_id = record.organization_id
     if record.session_name:
         session, _ = Session.objects.get_or_create(
@@ -218,17 +240,8 @@ def _session_for(record: UsageRecord, *, endpoint_id, started_at) -> Session | N
             defaults={"name": record.session_name, "started_at": started_at},
         )
         return session
-    manual = (
-        Session.objects.filter(
-            organization_id=organization_id,
-            source=Session.Source.MANUAL,
-            started_at__lte=started_at,
-        )
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=started_at))
-        .filter(Q(endpoint_id=endpoint_id) | Q(endpoint__isnull=True))
-        # An endpoint's own session wins over an organization-wide one.
-        .order_by(F("endpoint_id").asc(nulls_last=True), "-started_at")
-        .first()
+    manual = session_for_call(
+        organization_id=organization_id, endpoint_id=endpoint_id, at=started_at
     )
     if manual is not None:
         return manual
