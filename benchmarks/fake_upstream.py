@@ -12,14 +12,22 @@ POST /v1/messages
                                    message_delta, message_stop
   `x-bench-delay-ms: N` (a client header, forwarded by the proxy) sleeps N ms between
   SSE events; 0 (the default) writes them back to back.
+  `x-bench-stream-id: ID` with a delay: the time.monotonic() at which each event was
+  written is kept (CLOCK_MONOTONIC, the same clock in every process of the machine)...
+GET /_emits/ID
+  ... and returned here as a JSON list, so the client can tell when each event left the
+  upstream without anything in the stream itself changing.
 Anything else -> 404. Loopback only; usage: fake_upstream.py --port PORT
 """
 
 import argparse
 import asyncio
 import os
+import json
 import signal
 import sys
+import time
+from collections import OrderedDict
 
 import httptools
 
@@ -84,11 +92,13 @@ STREAM_HEAD = (
 )
 STREAM_CHUNKS = [b"%x\r\n%s\r\n" % (len(e), e) for e in EVENTS]
 STREAM_END = b"0\r\n\r\n"
+EMITS: "OrderedDict[bytes, list[float]]" = OrderedDict()
+EMITS_KEPT = 10_000
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
 
 
 class Upstream(asyncio.Protocol):
-    __slots__ = ("transport", "parser", "url", "body", "delay", "busy", "pending", "closed")
+    __slots__ = ("transport", "parser", "url", "body", "delay", "stream_id", "busy", "pending", "closed")
 
     def connection_made(self, transport):
         self.transport = transport
@@ -96,6 +106,7 @@ class Upstream(asyncio.Protocol):
         self.url = b""
         self.body = []
         self.delay = 0
+        self.stream_id = None
         self.busy = False  # a delayed stream is being written
         self.pending = []  # requests that arrived meanwhile (never, with these clients)
         self.closed = False
@@ -114,6 +125,7 @@ class Upstream(asyncio.Protocol):
         self.url = b""
         self.body = []
         self.delay = 0
+        self.stream_id = None
 
     def on_url(self, url):
         self.url += url
@@ -121,24 +133,31 @@ class Upstream(asyncio.Protocol):
     def on_header(self, name, value):
         if len(name) == 16 and name.lower() == b"x-bench-delay-ms":
             self.delay = int(value) / 1000
+        elif len(name) == 17 and name.lower() == b"x-bench-stream-id":
+            self.stream_id = value
 
     def on_body(self, body):
         self.body.append(body)
 
     def on_message_complete(self):
-        request = (self.url, b"".join(self.body), self.delay, self.parser.should_keep_alive())
+        request = (self.url, b"".join(self.body), self.delay, self.stream_id, self.parser.should_keep_alive())
         if self.busy:
             self.pending.append(request)
         else:
             self.respond(*request)
 
-    def respond(self, url, body, delay, keep_alive):
-        if not url.startswith(b"/v1/messages") or url.startswith(b"/v1/messages/"):
+    def respond(self, url, body, delay, stream_id, keep_alive):
+        if url.startswith(b"/_emits/"):
+            data = json.dumps(EMITS.get(url[8:], [])).encode()
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(data), data)
+            )
+        elif not url.startswith(b"/v1/messages") or url.startswith(b"/v1/messages/"):
             self.transport.write(NOT_FOUND)
         elif b'"stream":true' in body or b'"stream": true' in body:
             if delay:
                 self.busy = True
-                asyncio.get_running_loop().create_task(self.stream_slowly(delay, keep_alive))
+                asyncio.get_running_loop().create_task(self.stream_slowly(delay, stream_id, keep_alive))
                 return
             write = self.transport.write
             write(STREAM_HEAD)
@@ -150,13 +169,20 @@ class Upstream(asyncio.Protocol):
         if not keep_alive:
             self.transport.close()
 
-    async def stream_slowly(self, delay, keep_alive):
+    async def stream_slowly(self, delay, stream_id, keep_alive):
         write = self.transport.write
+        emits = []
+        if stream_id is not None:
+            EMITS[stream_id] = emits
+            if len(EMITS) > EMITS_KEPT:
+                EMITS.popitem(last=False)
+        emits.append(time.monotonic())
         write(STREAM_HEAD + STREAM_CHUNKS[0])
         for chunk in STREAM_CHUNKS[1:]:
             await asyncio.sleep(delay)
             if self.closed:
                 return
+            emits.append(time.monotonic())
             write(chunk)
         write(STREAM_END)
         if not keep_alive:

@@ -109,7 +109,9 @@ class Meter:
 class Client:
     def __init__(self, args):
         self.args = args
-        self.direct_url = args.direct.rstrip("/") + "/v1/messages"
+        self.direct_base = args.direct.rstrip("/")
+        self.direct_url = self.direct_base + "/v1/messages"
+        self.stream_ids = 0
         self.proxied_url = args.proxied.rstrip("/") + "/v1/messages"
         self.bodies = {False: request_body(False), True: request_body(True)}
         self.proxied_sent = 0
@@ -162,11 +164,17 @@ class Client:
         return time.perf_counter() - t0
 
     async def stream(self, side: str, delay_ms: int = 0):
-        """(ttfb, [arrival of each event, from request start], total) of one stream."""
+        """One stream: (ttfb, [arrival of each event, time.monotonic()], total, [emission
+        of each event by the upstream, time.monotonic()] or None)."""
         session = self.sessions[side]
         url = self._url(side)
-        headers = HEADERS if not delay_ms else {**HEADERS, "x-bench-delay-ms": str(delay_ms)}
-        t0 = time.perf_counter()
+        headers = HEADERS
+        stream_id = None
+        if delay_ms:
+            self.stream_ids += 1
+            stream_id = f"{side}-{self.stream_ids}"
+            headers = {**HEADERS, "x-bench-delay-ms": str(delay_ms), "x-bench-stream-id": stream_id}
+        t0 = time.monotonic()
         arrivals = []
         tail = b""
         try:
@@ -176,7 +184,7 @@ class Client:
                     await resp.read()
                     return None
                 async for chunk in resp.content.iter_any():
-                    now = time.perf_counter() - t0
+                    now = time.monotonic()
                     tail += chunk
                     complete = tail.count(b"\n\n")
                     if complete:
@@ -185,10 +193,16 @@ class Client:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             self._error(side, type(exc).__name__)
             return None
+        total = time.monotonic() - t0
         if len(arrivals) != 8:
             self._error(side, f"{len(arrivals)} events")
             return None
-        return arrivals[0], arrivals, time.perf_counter() - t0
+        emits = None
+        if stream_id is not None:
+            # Not timed: when the upstream wrote each event (same CLOCK_MONOTONIC).
+            async with self.sessions["direct"].get(f"{self.direct_base}/_emits/{stream_id}") as resp:
+                emits = await resp.json()
+        return arrivals[0] - t0, arrivals, total, emits
 
     # Phases -------------------------------------------------------------------------
 
@@ -300,20 +314,28 @@ class Client:
         streams, cpu = await self.rounds_sequential(
             a.streams, max(1, a.streams // 4), self.stream, a.delay_ms, time_limit=a.phase_limit
         )
-        half = a.delay_ms / 1000 / 2
         summary = {}
         for side, items in streams.items():
+            items = [s for s in items if s[3] and len(s[3]) == len(s[1])]
             ttfb = [s[0] for s in items]
+            # Incremental: the client had event k before the upstream even wrote event k+1.
             incremental = [
-                all(arr[k + 1] - arr[k] >= half for k in range(len(arr) - 1)) for _, arr, _ in items
+                all(arr[k] < emits[k + 1] for k in range(len(arr) - 1)) for _, arr, _, emits in items
             ]
-            gaps = [arr[k + 1] - arr[k] for _, arr, _ in items for k in range(len(arr) - 1)]
+            # Per event: from the upstream's write to the client's read.
+            lags = [arr[k] - emits[k] for _, arr, _, emits in items for k in range(len(arr))]
+            # Of the events 1..7 (each written `delay` after the previous one): how long
+            # before the next event was written did the client have it.
+            margins = [emits[k + 1] - arr[k] for _, arr, _, emits in items for k in range(len(arr) - 1)]
             summary[side] = {
                 "n": len(items),
                 "ttfb_p50": pct(ttfb, 50),
                 "ttfb_p99": pct(ttfb, 99),
                 "incremental": sum(incremental),
-                "min_gap": min(gaps) if gaps else float("nan"),
+                "lag_p50": pct(lags, 50),
+                "lag_p99": pct(lags, 99),
+                "lag_max": max(lags) if lags else float("nan"),
+                "min_margin": min(margins) if margins else float("nan"),
                 "total_p50": pct([s[2] for s in items], 50),
             }
         results["streams"] = summary

@@ -39,7 +39,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
-DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
+PRIVATE_REDIS = "private"
 
 TARGETS = {
     "added_p50_ms": (1.5, 1.0),
@@ -131,6 +131,19 @@ def wait_http(url: str, proc: subprocess.Popen, what: str, procs: Processes, nam
     raise RuntimeError(f"{what} did not answer within {timeout:.0f} s:\n{procs.log(name)}")
 
 
+def wait_tcp(port: int, proc: subprocess.Popen, what: str, procs: Processes, name: str, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{procs.log(name)}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not listen within {timeout:.0f} s")
+
+
 def ensure_postgres_database(url: str) -> None:
     """Create the database of a postgres:// URL when it does not exist yet."""
     import environ
@@ -200,6 +213,30 @@ def wait_idle(pid: int, limit: float = 120.0) -> None:
             return
 
 
+def machine_busy_cores(window: float = 2.0) -> float:
+    def busy() -> float:
+        with open("/proc/stat", "rb") as f:
+            cpu = [int(x) for x in f.readline().split()[1:9]]
+        return (sum(cpu) - cpu[3] - cpu[4]) / os.sysconf("SC_CLK_TCK")
+
+    before = busy()
+    time.sleep(window)
+    return (busy() - before) / window
+
+
+def wait_quiet(limit: float, threshold: float = 0.15) -> None:
+    """Wait (at most `limit` s) until the rest of the machine uses < `threshold` cores."""
+    deadline = time.monotonic() + limit
+    while True:
+        load = machine_busy_cores()
+        if load < threshold:
+            return
+        if time.monotonic() > deadline:
+            print(f"machine still busy ({load:.2f} cores); starting anyway", flush=True)
+            return
+        print(f"waiting for a quiet machine ({load:.2f} cores busy) ...", flush=True)
+
+
 def git_describe() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -245,9 +282,12 @@ def report(r: dict, extra: dict) -> tuple[str, list[tuple[bool, str]]]:
         (f"stream TTFB p50, c=1, {r['params']['delay_ms']} ms/event, n={sp['n']} (ms)",
          ms(sd["ttfb_p50"]), ms(sp["ttfb_p50"]), ms(tadd50)),
         ("stream TTFB p99 (ms)", ms(sd["ttfb_p99"]), ms(sp["ttfb_p99"]), ms(tadd99)),
-        ("streams incremental (every event gap >= delay/2)",
+        ("stream event delivery p50, upstream write -> client read (ms)",
+         ms(sd["lag_p50"]), ms(sp["lag_p50"]), ms(sp["lag_p50"] - sd["lag_p50"])),
+        ("stream event delivery p99 (ms)", ms(sd["lag_p99"]), ms(sp["lag_p99"]), ms(sp["lag_p99"] - sd["lag_p99"])),
+        ("streams incremental (client read event k before event k+1 was written)",
          f"{sd['incremental']}/{sd['n']}", f"{sp['incremental']}/{sp['n']}", ""),
-        ("smallest gap between events (ms)", ms(sd["min_gap"]), ms(sp["min_gap"]), ""),
+        ("  smallest margin: event k read before k+1 written (ms)", ms(sd["min_margin"]), ms(sp["min_margin"]), ""),
         (f"throughput, c={r['params']['concurrency']}, non-streaming (req/s)",
          f"{rn['direct']['rps']:.0f}", f"{rn['proxied']['rps']:.0f}", ""),
         (f"throughput, c={r['params']['concurrency']}, streaming (req/s)",
@@ -263,6 +303,12 @@ def report(r: dict, extra: dict) -> tuple[str, list[tuple[bool, str]]]:
     rows += [
         ("proxy peak RSS, VmHWM (MiB)", "", f"{extra['rss_mib']:.1f}", ""),
         ("usage logs written / expected", "", f"{extra['written']}/{extra['expected']}", ""),
+        ("  all written this long after the load ended (s)", "", f"{extra['drain_wait_s']:.1f}", ""),
+        ("fake upstream CPU per request, c=32 non-streaming (us)",
+         f"{rn['direct']['cpu'].get('upstream', 0) / max(1, rn['direct']['completed']) * 1e6:.0f}", "", ""),
+        ("load client CPU per request, c=32 non-streaming (us)",
+         f"{rn['direct']['cpu'].get('client', 0) / max(1, rn['direct']['completed']) * 1e6:.0f}",
+         f"{rn['proxied']['cpu'].get('client', 0) / max(1, rn['proxied']['completed']) * 1e6:.0f}", ""),
     ]
     width = max(len(x[0]) for x in rows)
     lines = [f"{a:<{width}}  {b:>9}  {c:>9}  {e:>8}" for a, b, c, e in rows]
@@ -294,8 +340,10 @@ def report(r: dict, extra: dict) -> tuple[str, list[tuple[bool, str]]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--redis", nargs="?", const=DEFAULT_REDIS, default=None, metavar="URL",
-                    help=f"usage through REDIS_URL and a Celery worker (default URL {DEFAULT_REDIS})")
+    ap.add_argument("--redis", nargs="?", const=PRIVATE_REDIS, default=None, metavar="URL",
+                    help="usage through REDIS_URL and a Celery worker; without URL, a private "
+                    "redis-server on a free loopback port (a shared Redis may have other workers "
+                    "on the same `usage` queue, e.g. test runs, which would take our records)")
     ap.add_argument("--database-url", help="use this database (e.g. postgres://postgres@127.0.0.1:5432/codecosts_bench) instead of a temp SQLite file")
     ap.add_argument("--requests", type=int, default=2000, help="non-streaming calls per side at c=1")
     ap.add_argument("--streams", type=int, default=100, help="delayed streams per side at c=1")
@@ -308,6 +356,8 @@ def main() -> int:
                     help="with --redis: let the worker write during the run (default: paused until the run ends)")
     ap.add_argument("--variant", choices=("no-usage", "switch-0.5ms"),
                     help="diagnostic: run a modified proxy (see variant_server.py)")
+    ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                    help="first wait up to this long for other processes to use < 0.15 cores")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     ap.add_argument("--profile", action="store_true", help="then profile the proxy with py-spy")
     ap.add_argument("--profile-seconds", type=float, default=15.0)
@@ -331,10 +381,25 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    # Also when started with SIGINT ignored (e.g. `cmd &` in a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     status = 1
     try:
         upstream_port, proxy_port = free_port(), free_port()
         upstream_url = f"http://127.0.0.1:{upstream_port}"
+        if args.redis == PRIVATE_REDIS:
+            if not shutil.which("redis-server"):
+                raise RuntimeError("--redis without a URL needs redis-server on PATH")
+            redis_port = free_port()
+            redis = procs.start(
+                "redis",
+                ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",
+                 "--appendonly", "no", "--dir", str(tmp)],
+                dict(os.environ), cpu_front,
+            )
+            args.redis = f"redis://127.0.0.1:{redis_port}/0"
+            wait_tcp(redis_port, redis, "redis-server", procs, "redis")
         database_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
         if database_url.startswith("postgres"):
             ensure_postgres_database(database_url)
@@ -391,6 +456,8 @@ def main() -> int:
         proxy_cpu0 = cpu_seconds(proxy.pid)
         worker_cpu0 = cpu_seconds(worker.pid) if worker else 0.0
         print("running the load client (direct and proxied, alternating) ...", flush=True)
+        if args.wait_quiet:
+            wait_quiet(args.wait_quiet)
         client = procs.start("client", [*client_args, "--out", str(out)], env, cpu_front)
         # The client's own phase limits bound it; this is a backstop.
         if worker and not args.worker_live:
@@ -433,7 +500,7 @@ def main() -> int:
             f"Codecosts proxy overhead: 1 uvicorn worker (uvloop, httptools), {db}, {mode}"
             + (f"\nDIAGNOSTIC VARIANT {args.variant} (benchmarks/variant_server.py): not the product as shipped" if args.variant else ""),
             f"commit {git_describe()}; Python {platform.python_version()}; {ncpu} CPUs; "
-            + ("proxy pinned to CPU 1, client + upstream" + (" + worker" if worker else "") + " to CPU 0"
+            + ("proxy pinned to CPU 1, client + upstream" + (" + worker + redis" if worker else "") + " to CPU 0"
                if pin else "no CPU pinning"),
             f"other processes on the machine used {results['others_cores']:.2f} cores on average "
             "during the measured rounds" + ("  (NOISY: numbers may be off)" if results["others_cores"] > 0.15 else ""),

@@ -1,0 +1,206 @@
+"""Micro-timings of the steps of one proxied call, in one process, without any network.
+
+Complements the py-spy profile of proxy_overhead.py --profile with exact per-step costs
+(best of several repeats, so other load on the machine matters less):
+
+    SECRET_KEY=x .venv/bin/python benchmarks/hot_path_micro.py
+"""
+
+import asyncio
+import io
+import os
+import sys
+import tempfile
+import timeit
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+TMP = tempfile.mkdtemp(prefix="codecosts-micro-")
+os.environ.update(
+    {
+        "DJANGO_SETTINGS_MODULE": "codecosts.settings",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key",
+        "DATABASE_URL": f"sqlite:///{TMP}/micro.sqlite3",
+        "REDIS_URL": "",
+        "VAR_DIR": f"{TMP}/var",
+        "USAGE_SPOOL_DIR": f"{TMP}/spool",
+        "LOG_LEVEL": "WARNING",
+        "LOCAL_ONLY": "0",
+        "LOCAL_MODE": "0",
+    }
+)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.handlers.asgi import ASGIRequest  # noqa: E402
+from django.http import HttpResponse, StreamingHttpResponse  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
+from multidict import CIMultiDict, CIMultiDictProxy  # noqa: E402
+
+from fake_upstream import COMMON_HEADERS, MESSAGE  # noqa: E402
+from load_client import HEADERS, request_body  # noqa: E402
+from proxy import upstream, views  # noqa: E402
+from proxy.asgi import ProxyASGIHandler  # noqa: E402
+from proxy.endpoint_cache import EndpointRef, _local, endpoint_for_slug  # noqa: E402
+from proxy.providers.base import meter_for, request_info  # noqa: E402
+from usage import pipeline  # noqa: E402
+from usage.records import record_to_payload  # noqa: E402
+
+SLUG = "bench-micro"
+BODY = request_body(False)
+SCOPE = {
+    "type": "http",
+    "asgi": {"version": "3.0", "spec_version": "2.3"},
+    "http_version": "1.1",
+    "server": ("127.0.0.1", 3739),
+    "client": ("127.0.0.1", 50000),
+    "scheme": "http",
+    "method": "POST",
+    "root_path": "",
+    "path": f"/proxy/{SLUG}/v1/messages",
+    "raw_path": f"/proxy/{SLUG}/v1/messages".encode(),
+    "query_string": b"",
+    "headers": [(b"host", b"127.0.0.1:3739"), (b"content-length", str(len(BODY)).encode())]
+    + [(k.encode(), v.encode()) for k, v in HEADERS.items()],
+    "state": {},
+}
+UPSTREAM_HEADERS = CIMultiDictProxy(
+    CIMultiDict(
+        [("Content-Type", "application/json"), ("Content-Length", str(len(MESSAGE)))]
+        + [tuple(line.split(": ", 1)) for line in COMMON_HEADERS.decode().strip().split("\r\n")]
+    )
+)
+ENDPOINT = EndpointRef(str(uuid.uuid4()), str(uuid.uuid4()), SLUG, None)
+
+
+def per_call(fn, number: int = 5000, repeat: int = 7) -> float:
+    """Best-of-`repeat` microseconds per call."""
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+
+
+def exchange():
+    _, seen = views._forward_headers(SCOPE)
+    return views.Exchange(
+        endpoint=ENDPOINT, provider="anthropic", path="/v1/messages", body=BODY, seen_headers=seen,
+        meter=meter_for("anthropic", "/v1/messages"),
+    )
+
+
+def main() -> None:
+    records = []
+    pipeline.record = records.append  # no shipper: only what the event loop does
+    resolver = get_resolver()
+    handler = ProxyASGIHandler()
+    rows = []
+
+    def add(name, fn, **kw):
+        # The hot path changes under this script: a step that no longer fits is reported.
+        try:
+            rows.append((name, per_call(fn, **kw)))
+        except Exception as exc:  # noqa: BLE001
+            rows.append((name, f"n/a ({type(exc).__name__}: {exc})"[:60]))
+
+    add("ASGIRequest(scope, body)  [Django: META from 11 headers]", lambda: ASGIRequest(SCOPE, io.BytesIO(BODY)))
+    add("URL resolve /proxy/<slug>/v1/messages  [Django]", lambda: resolver.resolve(SCOPE["path"]))
+    add("uuid.uuid4()  [Exchange.__init__; releases the GIL]", uuid.uuid4)
+    add("request_info(body)  [Exchange.__init__: orjson parse]", lambda: request_info(BODY))
+    add("meter_for('anthropic', '/v1/messages')", lambda: meter_for("anthropic", "/v1/messages"))
+    add("_forward_headers(scope)", lambda: views._forward_headers(SCOPE))
+    add("Exchange(...)  [incl. uuid4, request_info]", exchange)
+    import inspect
+
+    if "streaming" in inspect.signature(upstream.timeout).parameters:
+        add("upstream.timeout(streaming=False)", lambda: upstream.timeout(streaming=False))
+    else:
+        add("upstream.timeout()", upstream.timeout)
+    add("_response_headers(16 upstream headers)", lambda: views._response_headers(UPSTREAM_HEADERS, "x"))
+    headers = views._response_headers(UPSTREAM_HEADERS, str(uuid.uuid4()))
+    add("HttpResponse(body, headers=16)  [Django]", lambda: HttpResponse(MESSAGE, status=200, headers=headers))
+    response = HttpResponse(MESSAGE, status=200, headers=headers)
+
+    def encode_headers():
+        out = []
+        for header, value in response.items():
+            out.append((header.encode("ascii"), value.encode("latin1")))
+        for c in response.cookies.values():
+            out.append((b"Set-Cookie", c.OutputString().encode("ascii")))
+        return out
+
+    add("send_response header encoding  [Django]", encode_headers)
+
+    async def noop():
+        yield b""
+
+    add("StreamingHttpResponse(gen, headers=16)  [Django]",
+        lambda: StreamingHttpResponse(noop(), status=200, headers=headers), number=2000)
+    add("HttpResponse.close()  [Django: request_finished signal]",
+        lambda: HttpResponse(b"", status=200).close())
+
+    def feed_and_finish():
+        x = exchange()
+        x.meter.feed_body(MESSAGE)
+        x.keep(MESSAGE)
+        x.status = 200
+        x.finish("ok")
+
+    add("Exchange + meter.feed_body + keep + finish()  [builds UsageRecord]", feed_and_finish)
+    records.clear()
+    try:
+        feed_and_finish()
+        rec = records[0]
+        add("record_to_payload(record)  [shipper thread: zlib + base64]", lambda: record_to_payload(rec), number=2000)
+    except Exception as exc:  # noqa: BLE001
+        rows.append(("record_to_payload(record)", f"n/a ({exc})"[:60]))
+
+    async def async_steps():
+        import time
+
+        _local[SLUG] = (time.monotonic() + 1e9, ENDPOINT)
+        n = 5000
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await endpoint_for_slug(SLUG)
+        rows.append(("endpoint_for_slug (process-cache hit)", (time.perf_counter() - t0) / n * 1e6))
+
+        async def listen():
+            await asyncio.sleep(3600)
+
+        t0 = time.perf_counter()
+        for _ in range(n):
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(listen())
+                    raise KeyError
+            except* KeyError:
+                pass
+        rows.append(("TaskGroup + disconnect-listener task + cancel  [proxy/asgi.py handle]",
+                     (time.perf_counter() - t0) / n * 1e6))
+
+        t0 = time.perf_counter()
+        for _ in range(2000):
+            request = ASGIRequest(SCOPE, io.BytesIO(BODY))
+            request.urlconf = None
+            handler.resolve_request(request)
+        rows.append(("ASGIRequest + resolve_request  [Django, together]", (time.perf_counter() - t0) / 2000 * 1e6))
+
+    asyncio.run(async_steps())
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'step':<{width}}  us/call")
+    for name, us in rows:
+        print(f"{name:<{width}}  {us:7.1f}" if isinstance(us, float) else f"{name:<{width}}  {us}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        import shutil
+
+        shutil.rmtree(TMP, ignore_errors=True)
