@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Organization(models.Model):
@@ -83,3 +84,42 @@ class LoginLink(models.Model):
 
     def __str__(self):
         return f"login link for {self.user} (expires {self.expires_at:%Y-%m-%d %H:%M})"
+
+
+class Invitation(models.Model):
+    """An owner's invitation to join an organization, by link. Only the token's digest is kept."""
+
+    LIFETIME_DAYS = 7
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    # Where the link was sent, if anywhere; anyone holding the link may accept it.
+    email = models.EmailField(blank=True)
+    role = models.CharField(
+        max_length=16, choices=Membership.Role.choices, default=Membership.Role.MEMBER
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self):
+        return f"invitation to {self.organization} ({self.email or 'link'})"
+
+    @property
+    def is_pending(self) -> bool:
+        return (
+            self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+        )

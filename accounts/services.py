@@ -1,15 +1,21 @@
 """Writes for organizations, memberships and API keys."""
 
+import logging
 import secrets
+import smtplib
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import ApiKey, LoginLink, Membership, Organization
-from accounts.selectors import api_key_hash
+from accounts.models import ApiKey, Invitation, LoginLink, Membership, Organization
+from accounts.selectors import api_key_hash, membership_get
+
+logger = logging.getLogger(__name__)
 
 # How many characters of a raw key are kept in clear, to tell keys apart in lists.
 API_KEY_DISPLAY_PREFIX_LENGTH = 12
@@ -124,3 +130,103 @@ def login_link_use(*, token: str, now: datetime | None = None):
     if not link.user.is_active:
         return None
     return link.user
+
+
+def user_sign_up(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    organization_name: str = "",
+    invitation_token: str | None = None,
+):
+    """Create a user with a password; they join the invitation's organization if given one,
+    else they own a new organization (named `organization_name`, or after them)."""
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(
+            username=username, email=email, password=password
+        )
+        if invitation_token:
+            invitation_accept(token=invitation_token, user=user)
+        else:
+            organization_create(name=organization_name or f"{username}'s organization", owner=user)
+    return user
+
+
+def invitation_create(
+    *, organization: Organization, created_by, email: str = "", base_url: str = ""
+) -> tuple[Invitation, str]:
+    """Create an invitation to `organization` as a member; return it with its link's path.
+
+    The token exists only in the path (and in the email sent to `email`, if given).
+    `base_url` ("https://host") makes the emailed link absolute.
+    """
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=(email or "").strip(),
+        role=Membership.Role.MEMBER,
+        token_hash=api_key_hash(token),
+        created_by=created_by,
+        expires_at=timezone.now() + timedelta(days=Invitation.LIFETIME_DAYS),
+    )
+    path = f"/invite/{token}"
+    if invitation.email:
+        inviter = getattr(created_by, "username", "") or "A colleague"
+        try:
+            send_mail(
+                subject=f"Join {organization.name} on Codecosts",
+                message=(
+                    f"{inviter} invited you to {organization.name} on Codecosts.\n\n"
+                    f"Open this link to join (valid {Invitation.LIFETIME_DAYS} days, once):\n"
+                    f"{base_url}{path}\n"
+                ),
+                from_email=None,
+                recipient_list=[invitation.email],
+            )
+        except (smtplib.SMTPException, OSError):
+            # The link is also shown to the owner, who can pass it on by hand.
+            logger.warning("invitation email to %s failed", invitation.email, exc_info=True)
+    return invitation, path
+
+
+def invitation_accept(*, token: str, user, now: datetime | None = None) -> Membership:
+    """Make `user` a member through an invitation link, which then cannot be used again.
+
+    A user who already belongs to the organization keeps their membership and leaves
+    the invitation unused.
+    """
+    now = now or timezone.now()
+    pending = Invitation.objects.filter(
+        token_hash=api_key_hash(token or ""),
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
+    )
+    with transaction.atomic():
+        invitation = pending.select_related("organization").first()
+        if invitation is None:
+            raise ValidationError(
+                "This invitation was already used, revoked or has expired.", code="invitation_invalid"
+            )
+        existing = membership_get(user=user, organization=invitation.organization)
+        if existing is not None:
+            return existing
+        # The conditional UPDATE decides between two people accepting the same link at once.
+        if not pending.filter(pk=invitation.pk).update(accepted_at=now, accepted_by=user):
+            raise ValidationError(
+                "This invitation was already used, revoked or has expired.", code="invitation_invalid"
+            )
+        return membership_create(
+            organization=invitation.organization, user=user, role=invitation.role
+        )
+
+
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    """Revoke a pending invitation; its link stops working."""
+    if invitation.revoked_at is None and invitation.accepted_at is None:
+        Invitation.objects.filter(pk=invitation.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        invitation.refresh_from_db(fields=["revoked_at"])
+    return invitation

@@ -1,16 +1,38 @@
-"""Account pages: sign-in (password and one-time link), sign-up, organizations, invitations."""
+"""Account pages: sign-up, sign-in (password and one-time link), organizations, invitations."""
 
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from accounts.models import Membership
-from accounts.scoping import organization_for_request
-from accounts.selectors import membership_get, organization_list_for_user
-from accounts.services import login_link_use
+from accounts.forms import InvitationForm, SignupForm
+from accounts.models import Invitation, Membership
+from accounts.scoping import SESSION_ORGANIZATION_KEY, get_object_for_user, organization_for_request
+from accounts.selectors import api_key_hash, membership_get, organization_list_for_user
+from accounts.services import (
+    invitation_accept,
+    invitation_create,
+    invitation_revoke,
+    login_link_use,
+    user_sign_up,
+)
+
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# Pages a user may stay on when switching organization: their content is per organization.
+SWITCH_TARGETS = {"dashboard", "logs", "sessions", "settings", "members"}
+
+
+# --- Helpers every page module uses -----------------------------------------------------
 
 
 def render_page(request, template: str, context: dict | None = None, *, status: int = 200):
@@ -19,12 +41,24 @@ def render_page(request, template: str, context: dict | None = None, *, status: 
     page = {"organization": organization, "organizations": [], "role": None}
     if request.user.is_authenticated:
         page["organizations"] = list(organization_list_for_user(user=request.user))
-        if organization is not None:
-            membership = membership_get(user=request.user, organization=organization)
-            page["role"] = membership.role if membership else None
+        page["role"] = role_for(request, organization)
     page["is_owner"] = page["role"] == Membership.Role.OWNER
     page.update(context or {})
     return render(request, template, page, status=status)
+
+
+def role_for(request, organization) -> str | None:
+    """The signed-in user's role in `organization` ("owner", "member"), or None."""
+    if organization is None or not request.user.is_authenticated:
+        return None
+    membership = membership_get(user=request.user, organization=organization)
+    return membership.role if membership else None
+
+
+def require_owner(request, organization) -> None:
+    """Raise 403 unless the signed-in user owns `organization`."""
+    if role_for(request, organization) != Membership.Role.OWNER:
+        raise PermissionDenied("Only an owner of the organization can do this.")
 
 
 def organization_required(view):
@@ -40,6 +74,68 @@ def organization_required(view):
     return wrapper
 
 
+# --- Sign-up, sign-in, sign-out ---------------------------------------------------------
+
+
+def _pending_invitation(token: str) -> Invitation | None:
+    """The pending invitation a link's token names, or None (unknown, used, revoked, expired)."""
+    invitation = (
+        Invitation.objects.select_related("organization", "created_by")
+        .filter(token_hash=api_key_hash(token or ""))
+        .first()
+    )
+    return invitation if invitation is not None and invitation.is_pending else None
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def signup(request):
+    """Create an account; it owns a new organization, or joins the one it was invited to."""
+    token = request.POST.get("invite") or request.GET.get("invite") or ""
+    invitation = _pending_invitation(token) if token else None
+    if token and invitation is None:
+        return render_page(request, "accounts/invitation_invalid.html", status=410)
+    if request.user.is_authenticated:
+        return redirect("invitation", token=token) if invitation else redirect("dashboard")
+
+    form = SignupForm(request.POST or None, invited=invitation is not None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = user_sign_up(
+                username=data["username"],
+                email=data["email"],
+                password=data["password"],
+                organization_name=data.get("organization_name", ""),
+                invitation_token=token or None,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            login(request, user, backend=MODEL_BACKEND)
+            if invitation is not None:
+                request.session[SESSION_ORGANIZATION_KEY] = str(invitation.organization_id)
+                messages.success(request, f"Welcome to {invitation.organization.name}.")
+            return redirect("dashboard")
+    status = 400 if form.is_bound else 200
+    return render_page(
+        request,
+        "accounts/signup.html",
+        {"form": form, "invitation": invitation, "token": token},
+        status=status,
+    )
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+login_view = LoginView.as_view()
+# POST only (Django's LogoutView refuses GET); redirects to LOGOUT_REDIRECT_URL.
+logout_view = auth_views.LogoutView.as_view()
+
+
 @never_cache
 @require_safe
 def login_link(request, token: str):
@@ -47,5 +143,120 @@ def login_link(request, token: str):
     user = login_link_use(token=token)
     if user is None:
         return render_page(request, "accounts/login_link_invalid.html", status=410)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend=MODEL_BACKEND)
     return redirect("dashboard")
+
+
+# --- Organizations ----------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def organization_switch(request):
+    """Make another of the user's organizations the active one for this browser session."""
+    chosen = request.POST.get("organization", "")
+    organization = next(
+        (o for o in organization_list_for_user(user=request.user) if str(o.id) == chosen), None
+    )
+    if organization is None:
+        raise Http404("No such organization.")
+    request.session[SESSION_ORGANIZATION_KEY] = str(organization.id)
+    return redirect(_switch_target(request))
+
+
+def _switch_target(request) -> str:
+    """Stay on the same section after switching; objects of the old organization would 404."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        try:
+            name = resolve(target.split("?", 1)[0]).url_name
+        except Resolver404:
+            name = None
+        if name in SWITCH_TARGETS:
+            return name
+    return "dashboard"
+
+
+# --- Members and invitations ------------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+@organization_required
+def members(request, organization):
+    """The organization's members; owners invite new ones by link (shown once)."""
+    form = InvitationForm(request.POST or None)
+    created_link = None
+    status = 200
+    if request.method == "POST":
+        require_owner(request, organization)
+        if form.is_valid():
+            email = form.cleaned_data["email"]
+            _, path = invitation_create(
+                organization=organization,
+                created_by=request.user,
+                email=email,
+                base_url=f"{request.scheme}://{request.get_host()}",
+            )
+            created_link = request.build_absolute_uri(path)
+            if email:
+                messages.success(request, f"Invitation emailed to {email}.")
+            form = InvitationForm()
+        else:
+            status = 400
+    memberships = organization.memberships.select_related("user").order_by("created_at", "id")
+    invitations = []
+    if role_for(request, organization) == Membership.Role.OWNER:
+        invitations = organization.invitations.filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        ).order_by("-created_at")
+    return render_page(
+        request,
+        "accounts/members.html",
+        {
+            "form": form,
+            "memberships": memberships,
+            "invitations": invitations,
+            "created_link": created_link,
+        },
+        status=status,
+    )
+
+
+@require_POST
+@login_required
+@organization_required
+def invitation_revoke_view(request, organization, invitation_id):
+    require_owner(request, organization)
+    invitation = get_object_for_user(request, Invitation, id=invitation_id)
+    invitation_revoke(invitation=invitation)
+    messages.success(request, "Invitation revoked; its link no longer works.")
+    return redirect("members")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def invitation(request, token: str):
+    """An invitation link: sign up or log in, then join the organization."""
+    pending = _pending_invitation(token)
+    if pending is None:
+        return render_page(request, "accounts/invitation_invalid.html", status=410)
+    already_member = request.user.is_authenticated and (
+        membership_get(user=request.user, organization=pending.organization) is not None
+    )
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return auth_views.redirect_to_login(request.path)
+        try:
+            membership = invitation_accept(token=token, user=request.user)
+        except ValidationError:
+            return render_page(request, "accounts/invitation_invalid.html", status=410)
+        request.session[SESSION_ORGANIZATION_KEY] = str(membership.organization_id)
+        messages.success(request, f"You joined {membership.organization.name}.")
+        return redirect("dashboard")
+    return render_page(
+        request,
+        "accounts/invitation.html",
+        {"invitation": pending, "token": token, "already_member": already_member},
+    )

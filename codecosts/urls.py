@@ -1,7 +1,10 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.contrib.staticfiles.views import serve as static_serve
+from django.urls import include, path, re_path
 
 from codecosts import views
+from proxy import views_settings
 
 urlpatterns = [
     # Proxy routes first: codecosts/asgi.py serves these paths through a lean handler.
@@ -13,6 +16,24 @@ urlpatterns = [
     # Pages.
     path("", include("accounts.urls")),
     path("", include("usage.urls")),
+    path("settings", views_settings.settings_page, name="settings"),
+    path("settings/endpoints", views_settings.endpoint_create, name="endpoint_create"),
+    path(
+        "settings/endpoints/<uuid:endpoint_id>/delete",
+        views_settings.endpoint_delete,
+        name="endpoint_delete",
+    ),
+    path("settings/api-keys", views_settings.api_key_create_view, name="api_key_create"),
+    path(
+        "settings/api-keys/<uuid:api_key_id>/revoke",
+        views_settings.api_key_revoke_view,
+        name="api_key_revoke",
+    ),
+    # The product serves its own few static files (one stylesheet, one script, the
+    # admin's), so `make run` and a single process need no web server in front.
+    re_path(
+        rf"^{settings.STATIC_URL.strip('/')}/(?P<path>.+)$", static_serve, {"insecure": True}
+    ),
 ]
 
 # Paths under /api/ get JSON errors; everything else keeps Django's pages.

@@ -1,0 +1,180 @@
+"""The Settings page: proxy endpoints with their setup snippets, and API keys.
+
+Who may do what: owners and members both see everything here and may create
+endpoints; deleting an endpoint breaks every client pointed at it, and an API key is an
+organization-wide credential (it can delete endpoints through the API), so deleting
+endpoints and creating or revoking keys are for owners only.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
+
+from accounts.models import ApiKey
+from accounts.scoping import get_object_for_user
+from accounts.selectors import api_key_list
+from accounts.services import api_key_create, api_key_revoke
+from accounts.views import organization_required, render_page, require_owner
+from proxy.models import ProxyEndpoint
+from proxy.selectors import proxy_endpoint_list, proxy_endpoint_url
+from proxy.services import proxy_endpoint_create, proxy_endpoint_delete
+
+EXAMPLE_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+EXAMPLE_OPENAI_MODEL = "gpt-5-mini"
+
+
+def setup_snippets(base_url: str) -> list[dict]:
+    """Ready-to-paste setup for each client, pointed at an endpoint's base URL."""
+    openai_url = f"{base_url}/openai/v1"
+    return [
+        {
+            "key": "claude-code",
+            "label": "Claude Code",
+            "code": f"export ANTHROPIC_BASE_URL={base_url}\nclaude",
+        },
+        {
+            "key": "python",
+            "label": "Python SDK",
+            "code": (
+                "import anthropic\n\n"
+                f'client = anthropic.Anthropic(base_url="{base_url}")  # key: ANTHROPIC_API_KEY\n'
+                "message = client.messages.create(\n"
+                f'    model="{EXAMPLE_ANTHROPIC_MODEL}",\n'
+                "    max_tokens=1024,\n"
+                '    messages=[{"role": "user", "content": "Hello, Claude"}],\n'
+                ")\n"
+                "print(message.content[0].text)"
+            ),
+        },
+        {
+            "key": "typescript",
+            "label": "TypeScript SDK",
+            "code": (
+                'import Anthropic from "@anthropic-ai/sdk";\n\n'
+                f'const client = new Anthropic({{ baseURL: "{base_url}" }}); // key: ANTHROPIC_API_KEY\n'
+                "const message = await client.messages.create({\n"
+                f'  model: "{EXAMPLE_ANTHROPIC_MODEL}",\n'
+                "  max_tokens: 1024,\n"
+                '  messages: [{ role: "user", content: "Hello, Claude" }],\n'
+                "});\n"
+                "console.log(message.content);"
+            ),
+        },
+        {
+            "key": "curl",
+            "label": "curl",
+            "code": (
+                f"curl {base_url}/v1/messages \\\n"
+                '  -H "x-api-key: $ANTHROPIC_API_KEY" \\\n'
+                '  -H "anthropic-version: 2023-06-01" \\\n'
+                '  -H "content-type: application/json" \\\n'
+                f'  -d \'{{"model": "{EXAMPLE_ANTHROPIC_MODEL}", "max_tokens": 256, '
+                '"messages": [{"role": "user", "content": "Hello"}]}\''
+            ),
+        },
+        {
+            "key": "openai",
+            "label": "OpenAI SDK",
+            "code": (
+                f"# or: export OPENAI_BASE_URL={openai_url}\n"
+                "from openai import OpenAI\n\n"
+                f'client = OpenAI(base_url="{openai_url}")  # key: OPENAI_API_KEY\n'
+                "response = client.chat.completions.create(\n"
+                f'    model="{EXAMPLE_OPENAI_MODEL}",\n'
+                '    messages=[{"role": "user", "content": "Hello"}],\n'
+                '    stream_options={"include_usage": True}, stream=True,\n'
+                ")"
+            ),
+        },
+    ]
+
+
+def _settings_page(request, organization, *, status: int = 200, **context):
+    endpoints = [
+        {"endpoint": endpoint, "url": url, "snippets": setup_snippets(url)}
+        for endpoint in proxy_endpoint_list(organization=organization)
+        for url in [proxy_endpoint_url(endpoint=endpoint, request=request)]
+    ]
+    context.setdefault("endpoint_form", {"name": "", "slug": ""})
+    context.setdefault("endpoint_errors", {})
+    return render_page(
+        request,
+        "proxy/settings.html",
+        {
+            "endpoints": endpoints,
+            "api_keys": api_key_list(organization=organization).select_related("created_by"),
+            **context,
+        },
+        status=status,
+    )
+
+
+@never_cache
+@require_safe
+@login_required
+@organization_required
+def settings_page(request, organization):
+    return _settings_page(request, organization)
+
+
+@never_cache
+@require_POST
+@login_required
+@organization_required
+def endpoint_create(request, organization):
+    """Create an endpoint (name, optional slug) with the API's rules and messages."""
+    name = request.POST.get("name", "")
+    slug = request.POST.get("slug", "").strip()
+    try:
+        endpoint = proxy_endpoint_create(organization=organization, name=name, slug=slug or None)
+    except ValidationError as error:
+        errors = error.message_dict if hasattr(error, "error_dict") else {"name": error.messages}
+        return _settings_page(
+            request,
+            organization,
+            status=400,
+            endpoint_form={"name": name, "slug": slug},
+            endpoint_errors=errors,
+        )
+    messages.success(request, f"Endpoint “{endpoint.name}” created at /proxy/{endpoint.slug}.")
+    return redirect(f"/settings#endpoint-{endpoint.slug}")
+
+
+@require_POST
+@login_required
+@organization_required
+def endpoint_delete(request, organization, endpoint_id):
+    require_owner(request, organization)
+    endpoint = get_object_for_user(request, ProxyEndpoint, id=endpoint_id)
+    proxy_endpoint_delete(endpoint=endpoint)
+    messages.success(
+        request, f"Endpoint “{endpoint.name}” deleted; /proxy/{endpoint.slug} no longer answers."
+    )
+    return redirect("settings")
+
+
+@never_cache
+@require_POST
+@login_required
+@organization_required
+def api_key_create_view(request, organization):
+    """Create an API key and show it on this response only: it is stored as a hash."""
+    require_owner(request, organization)
+    api_key, raw_key = api_key_create(
+        organization=organization, name=request.POST.get("name", ""), created_by=request.user
+    )
+    return _settings_page(request, organization, new_key=raw_key, new_key_object=api_key)
+
+
+@require_POST
+@login_required
+@organization_required
+def api_key_revoke_view(request, organization, api_key_id):
+    require_owner(request, organization)
+    api_key = get_object_for_user(request, ApiKey, id=api_key_id)
+    api_key_revoke(api_key=api_key)
+    messages.success(request, f"API key {api_key.display_prefix}… revoked.")
+    return redirect("settings")

@@ -1,0 +1,112 @@
+"""CSV export of the filtered logs: /logs/export.csv."""
+
+import pytest
+from django.db.models.query import QuerySet
+from django.http import StreamingHttpResponse
+from django.test import Client
+
+from proxy.services import proxy_endpoint_create
+from tests.usage.test_page_logs import at, record_call
+
+pytestmark = pytest.mark.django_db
+
+HEADER = (
+    "started_at,id,endpoint,provider,path,model,outcome,status_code,streamed,session,"
+    "input_tokens,output_tokens,cache_write_5m_tokens,cache_write_1h_tokens,cache_read_tokens,"
+    "reasoning_tokens,web_search_requests,cost_usd,ttfb_ms,duration_ms"
+)
+
+
+@pytest.fixture
+def endpoint(org):
+    return proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app")
+
+
+@pytest.fixture
+def member_client(member):
+    client = Client()
+    client.force_login(member)
+    return client
+
+
+def _csv(response) -> list[str]:
+    assert isinstance(response, StreamingHttpResponse)
+    return b"".join(response.streaming_content).decode().splitlines()
+
+
+def test_the_export_is_exact_for_every_column(member_client, endpoint):
+    haiku = record_call(
+        endpoint, started_at=at(20, 9, 30), model="claude-haiku-4-5", input_tokens=25,
+        output_tokens=15, session_name="=cmd|' /C calc'!A0",
+    )
+    sonnet = record_call(endpoint, started_at=at(21, 14, 5, 7), cache_read_tokens=1000)
+
+    response = member_client.get("/logs/export.csv")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="codecosts-logs-')
+    # Sonnet 4.6: 2095 × $3 + 503 × $15 + 1000 × $0.30 per MTok = $0.01413.
+    # Haiku 4.5: 25 × $1 + 15 × $5 per MTok = $0.0001. The session name starts with "=",
+    # so it gets a leading quote: spreadsheets show it instead of running it.
+    assert _csv(response) == [
+        HEADER,
+        f"2026-11-21T14:05:07+00:00,{sonnet.id},acme-app,anthropic,/v1/messages,"
+        "claude-sonnet-4-6,ok,200,false,,2095,503,0,0,1000,0,0,0.01413,412,1830",
+        f"2026-11-20T09:30:00+00:00,{haiku.id},acme-app,anthropic,/v1/messages,"
+        "claude-haiku-4-5,ok,200,false,'=cmd|' /C calc'!A0,25,15,0,0,0,0,0,0.0001,412,1830",
+    ]
+
+
+def test_the_export_follows_the_filters(member_client, endpoint):
+    record_call(endpoint, started_at=at(20), model="claude-haiku-4-5")
+    kept = record_call(endpoint, started_at=at(21), model="claude-sonnet-4-6")
+
+    lines = _csv(member_client.get("/logs/export.csv?model=claude-sonnet-4-6&since=2026-11-21"))
+
+    assert len(lines) == 2
+    assert lines[1].split(",")[1] == str(kept.id)
+
+
+def test_an_unpriced_call_has_an_empty_cost_not_zero(member_client, endpoint):
+    record_call(endpoint, started_at=at(20), model="claude-unknown-9")
+
+    lines = _csv(member_client.get("/logs/export.csv"))
+
+    assert lines[1].split(",")[17] == ""
+
+
+def test_the_export_streams_rows_from_an_iterator(member_client, endpoint, monkeypatch):
+    record_call(endpoint, started_at=at(20))
+    calls = []
+    original = QuerySet.iterator
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs.get("chunk_size"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "iterator", spy)
+
+    response = member_client.get("/logs/export.csv")
+    assert calls == []  # nothing is read before the response is consumed
+    lines = _csv(response)
+
+    assert calls == [2000]
+    assert len(lines) == 2
+
+
+def test_the_export_never_contains_another_organizations_calls(member_client, other_org, endpoint):
+    foreign_endpoint = proxy_endpoint_create(organization=other_org, name="G", slug="globex-x")
+    record_call(foreign_endpoint, started_at=at(20))
+    record_call(endpoint, started_at=at(20))
+
+    lines = _csv(member_client.get("/logs/export.csv"))
+
+    assert len(lines) == 2
+    assert "globex-x" not in "\n".join(lines)
+
+
+def test_the_export_requires_login(db):
+    response = Client().get("/logs/export.csv")
+
+    assert response.status_code == 302
