@@ -1,4 +1,5 @@
 import logging
+from datetime import UTC
 
 import redis
 from django.conf import settings
@@ -7,8 +8,15 @@ from django.http import JsonResponse
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from rest_framework.exceptions import AuthenticationFailed
 
+from accounts.authentication import ApiKeyAuthentication
+from accounts.scoping import organization_for_request
 from codecosts.api import error_response
+from proxy.models import ProxyEndpoint
+from proxy.services import LOCAL_SLUG
+from usage.selectors import session_current
+from usage.serializers import cents
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +52,59 @@ def _queue_state() -> str:
     return "ok"
 
 
+def _caller_organization(request):
+    """The organization of a valid bearer key or a signed-in user, else None.
+
+    /health needs no credentials, so a missing, malformed or revoked key is not an error
+    here: the caller is simply anonymous.
+    """
+    try:
+        authenticated = ApiKeyAuthentication().authenticate(request)
+    except AuthenticationFailed:
+        return None
+    if authenticated is not None:
+        return authenticated[0].organization
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return organization_for_request(request)
+    return None
+
+
+def _active_session(request) -> dict | None:
+    """The manual session calls join now: the caller's organization's, else local mode's.
+
+    Anonymous callers of a hosted instance get null: /health is public and must never
+    show a tenant's session. In local mode the `local` endpoint's session is the one
+    its calls join (its own, else the organization-wide one).
+    """
+    try:
+        return _active_session_of(_caller_organization(request))
+    except DatabaseError:
+        logger.warning("health: could not read the active session", exc_info=True)
+        return None
+
+
+def _active_session_of(organization) -> dict | None:
+    local = None
+    if settings.LOCAL_MODE:
+        local = ProxyEndpoint.objects.select_related("organization").filter(slug=LOCAL_SLUG).first()
+        if organization is None and local is not None:
+            organization = local.organization
+    if organization is None:
+        return None
+    endpoint = local if local is not None and local.organization_id == organization.pk else None
+    session = session_current(organization=organization, endpoint=endpoint)
+    if session is None:
+        return None
+    return {
+        "id": str(session.id),
+        "name": session.name,
+        "started_at": session.started_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "calls": session.calls,
+        "cost_cents": cents(session.cost_cents),
+    }
+
+
 @never_cache
 @require_safe
 def health(request):
@@ -60,7 +121,7 @@ def health(request):
             "version": settings.VERSION,
             "database": database,
             "queue": _queue_state(),
-            "active_session": None,
+            "active_session": _active_session(request) if healthy else None,
         },
         status=200 if healthy else 503,
     )

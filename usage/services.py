@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import orjson
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -220,7 +222,8 @@ def _session_add(session: Session, log: UsageLog) -> None:
         cache_read_tokens=F("cache_read_tokens") + log.cache_read_input_tokens,
         cost_cents=F("cost_cents") + (log.cost_cents or 0),
         duration_ms=F("duration_ms") + log.duration_ms,
-        last_call_at=log.started_at,
+        # Logs may be written out of order (retries, a drained spool).
+        last_call_at=Greatest(Coalesce("last_call_at", log.started_at), log.started_at),
     )
 
 
@@ -278,3 +281,82 @@ def _first_prompt(compressed_body: bytes, limit: int = 80) -> str:
     except (zlib.error, orjson.JSONDecodeError, AttributeError, TypeError):
         pass
     return ""
+
+
+# --- Work sessions --------------------------------------------------------------------
+
+SESSION_NAME_MAX_LENGTH = Session._meta.get_field("name").max_length
+
+
+def session_start(
+    *, organization: Organization, name: str, endpoint: ProxyEndpoint | None = None
+) -> Session:
+    """Start a manual session now, ending the one already running in the same scope.
+
+    The scope is the endpoint, or the whole organization with `endpoint=None`; sessions
+    of other scopes keep running (a call joins its endpoint's session before an
+    organization-wide one). The old session ends at the instant the new one starts, so
+    every call falls in exactly one of them.
+    """
+    name = _clean_session_name(name)
+    if endpoint is not None and endpoint.organization_id != organization.pk:
+        raise ValidationError(
+            {"endpoint": ValidationError("endpoint is not in this organization", code="invalid")}
+        )
+    with transaction.atomic():
+        # One start at a time per organization, so two racing starts cannot leave two
+        # sessions running in one scope.
+        Organization.objects.select_for_update().get(pk=organization.pk)
+        now = timezone.now()
+        scope = {"endpoint__isnull": True} if endpoint is None else {"endpoint": endpoint}
+        Session.objects.filter(
+            organization=organization,
+            source=Session.Source.MANUAL,
+            ended_at__isnull=True,
+            **scope,
+        ).update(ended_at=now)
+        return Session.objects.create(
+            organization=organization,
+            endpoint=endpoint,
+            name=name,
+            source=Session.Source.MANUAL,
+            started_at=now,
+        )
+
+
+def session_end(*, session: Session) -> Session:
+    """End a manual session now; ending an ended session changes nothing.
+
+    Header and Claude Code sessions cannot be ended: they are whatever the client's
+    calls name, and the next call naming one would join it again.
+    """
+    if session.source != Session.Source.MANUAL:
+        grouped_by = (
+            "x-codecosts-session header"
+            if session.source == Session.Source.HEADER
+            else "Claude Code session id"
+        )
+        raise ValidationError(
+            f"only manual sessions can be ended; this one follows the client's {grouped_by}",
+            code="not_manual",
+        )
+    # Conditional, so a concurrent end keeps the first end time.
+    Session.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+    session.refresh_from_db()
+    return session
+
+
+def _clean_session_name(name) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError({"name": ValidationError("name must not be blank", code="blank")})
+    name = name.strip()
+    if len(name) > SESSION_NAME_MAX_LENGTH:
+        raise ValidationError(
+            {
+                "name": ValidationError(
+                    f"name must be at most {SESSION_NAME_MAX_LENGTH} characters",
+                    code="max_length",
+                )
+            }
+        )
+    return name
