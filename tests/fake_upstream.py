@@ -15,12 +15,17 @@ comma-separated list of:
   echo               answer with what was received (method, path, query, headers, body)
 
 Without a scenario, /v1/messages answers with the basic message or the text stream
-(following the request's `stream`), and the OpenAI routes with their fixtures.
+(following the request's `stream`), and the OpenAI routes with their fixtures. Like
+OpenAI, a chat stream carries usage (the last chunk, and `"usage": null` on the others)
+only when the request set `stream_options.include_usage`. /v1/embeddings answers with
+one small embedding per input, as floats or base64 following `encoding_format`.
 """
 
 import asyncio
+import base64
 import json
 import socket
+import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,10 +132,15 @@ class FakeUpstream:
             size = int(scenario["big"])
             return web.Response(body=b'{"pad": "' + b"x" * size + b'"}', content_type="application/json")
 
+        if request.path == "/v1/embeddings" and "fixture" not in scenario:
+            headers = {"x-request-id": "req_fake_embeddings"}
+            return web.json_response(_embeddings(payload), headers=headers)
         fixture = scenario.get("fixture") or _default_fixture(request.path, bool(payload.get("stream")))
         if fixture is None:
             return web.json_response({"type": "error", "error": {"type": "not_found_error", "message": "fake: no such route"}}, status=404)
         raw = (FIXTURES / fixture).read_bytes()
+        if request.path == "/v1/chat/completions" and not _include_usage(payload):
+            raw = _without_usage(raw)
         if fixture.endswith(".sse"):
             return await self._stream(request, raw, scenario)
         return web.Response(body=raw, content_type="application/json", headers={"request-id": "req_fake_1"})
@@ -180,6 +190,54 @@ class FakeUpstream:
                 pass
         gate.clear()
         return True
+
+
+def _include_usage(payload: dict) -> bool:
+    options = payload.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _without_usage(raw: bytes) -> bytes:
+    """A chat stream as OpenAI sends it without include_usage: no usage chunk, no usage key."""
+    if not raw.lstrip().startswith(b"data:"):
+        return raw  # a JSON body: usage is always there
+    events = []
+    for event in raw.replace(b"\r\n", b"\n").split(b"\n\n"):
+        data = event.strip().removeprefix(b"data:").strip()
+        if data.startswith(b"{"):
+            chunk = json.loads(data)
+            if chunk.get("usage") and not chunk.get("choices"):
+                continue
+            chunk.pop("usage", None)
+            event = b"data: " + json.dumps(chunk, separators=(",", ":")).encode()
+        if event.strip():
+            events.append(event.strip())
+    return b"\n\n".join(events) + b"\n\n"
+
+
+def _embeddings(payload: dict) -> dict:
+    """An embeddings response in OpenAI's shape: 4 dimensions per input, 5 tokens per input."""
+    inputs = payload.get("input")
+    inputs = inputs if isinstance(inputs, list) else [inputs]
+    vector = [0.25, -0.5, 0.125, 1.0]
+    as_base64 = payload.get("encoding_format") == "base64"
+    data = [
+        {
+            "object": "embedding",
+            "index": index,
+            "embedding": (
+                base64.b64encode(struct.pack("<4f", *vector)).decode() if as_base64 else vector
+            ),
+        }
+        for index in range(len(inputs))
+    ]
+    tokens = 5 * len(inputs)
+    return {
+        "object": "list",
+        "data": data,
+        "model": payload.get("model") or "text-embedding-3-small",
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 def _parse_scenario(header: str) -> dict:
