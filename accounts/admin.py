@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from accounts.models import ApiKey, Membership, Organization
-from accounts.services import api_key_revoke
+from accounts.models import ApiKey, Invitation, LoginLink, Membership, Organization
+from accounts.services import api_key_revoke, invitation_revoke
 
 
 class MembershipInline(admin.TabularInline):
@@ -73,3 +73,60 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in keys:
             api_key_revoke(api_key=api_key)
         self.message_user(request, f"Revoked {len(keys)} API key(s).")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Owners create invitations on the Members page (the link is shown to them once)."""
+
+    list_display = [
+        "organization",
+        "email",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "accepted_by",
+        "revoked_at",
+    ]
+    list_select_related = ["organization", "created_by", "accepted_by"]
+    search_fields = ["organization__name", "email"]
+    exclude = ["token_hash"]
+    readonly_fields = [
+        "organization",
+        "email",
+        "role",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+        "revoked_at",
+    ]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke selected invitations")
+    def revoke(self, request, queryset):
+        invitations = list(queryset.filter(accepted_at__isnull=True, revoked_at__isnull=True))
+        for invitation in invitations:
+            invitation_revoke(invitation=invitation)
+        self.message_user(request, f"Revoked {len(invitations)} invitation(s).")
+
+
+@admin.register(LoginLink)
+class LoginLinkAdmin(admin.ModelAdmin):
+    """One-time sign-in links, for auditing; they are made by `login_link_create` only."""
+
+    list_display = ["user", "created_at", "expires_at", "used_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+    exclude = ["token_hash"]
+    readonly_fields = ["user", "created_at", "expires_at", "used_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

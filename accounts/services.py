@@ -207,7 +207,8 @@ def invitation_accept(*, token: str, user, now: datetime | None = None) -> Membe
         invitation = pending.select_related("organization").first()
         if invitation is None:
             raise ValidationError(
-                "This invitation was already used, revoked or has expired.", code="invitation_invalid"
+                "This invitation was already used, revoked or has expired.",
+                code="invitation_invalid",
             )
         existing = membership_get(user=user, organization=invitation.organization)
         if existing is not None:
@@ -215,7 +216,8 @@ def invitation_accept(*, token: str, user, now: datetime | None = None) -> Membe
         # The conditional UPDATE decides between two people accepting the same link at once.
         if not pending.filter(pk=invitation.pk).update(accepted_at=now, accepted_by=user):
             raise ValidationError(
-                "This invitation was already used, revoked or has expired.", code="invitation_invalid"
+                "This invitation was already used, revoked or has expired.",
+                code="invitation_invalid",
             )
         return membership_create(
             organization=invitation.organization, user=user, role=invitation.role

@@ -31,9 +31,7 @@ urlpatterns = [
     ),
     # The product serves its own few static files (one stylesheet, one script, the
     # admin's), so `make run` and a single process need no web server in front.
-    re_path(
-        rf"^{settings.STATIC_URL.strip('/')}/(?P<path>.+)$", static_serve, {"insecure": True}
-    ),
+    re_path(rf"^{settings.STATIC_URL.strip('/')}/(?P<path>.+)$", static_serve, {"insecure": True}),
 ]
 
 # Paths under /api/ get JSON errors; everything else keeps Django's pages.

@@ -167,7 +167,9 @@ def log_detail_page(request, organization, log_id: uuid.UUID):
             "conversation": log_detail.request_conversation(log, request_body.parsed),
             "response_body": response_body,
             "answer": log_detail.response_message(log, response_body.parsed),
-            "reassembled": log_detail.pretty(response_body.parsed) if response_body.is_stream else "",
+            "reassembled": log_detail.pretty(response_body.parsed)
+            if response_body.is_stream
+            else "",
         },
     )
 

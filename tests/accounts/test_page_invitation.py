@@ -35,7 +35,9 @@ def test_an_anonymous_visitor_is_offered_sign_up_or_log_in(invite_path):
     assert f'href="/login?next=/invite/{token}"' in html
 
 
-def test_signing_up_through_the_invitation_makes_a_member_without_a_new_organization(invite_path, org):
+def test_signing_up_through_the_invitation_makes_a_member_without_a_new_organization(
+    invite_path, org
+):
     token = invite_path.removeprefix("/invite/")
     client = Client()
     form = client.get(f"/signup?invite={token}")

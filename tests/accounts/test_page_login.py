@@ -15,7 +15,9 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def ada(db):
-    user = get_user_model().objects.create_user(username="ada", email="ada@example.com", password=PASSWORD)
+    user = get_user_model().objects.create_user(
+        username="ada", email="ada@example.com", password=PASSWORD
+    )
     organization_create(name="Engines", owner=user)
     return user
 
@@ -31,7 +33,9 @@ def test_logging_in_goes_to_the_dashboard(ada):
 
 
 def test_logging_in_follows_a_safe_next_and_ignores_another_host(ada):
-    inside = Client().post("/login?next=/logs", {"username": "ada", "password": PASSWORD, "next": "/logs"})
+    inside = Client().post(
+        "/login?next=/logs", {"username": "ada", "password": PASSWORD, "next": "/logs"}
+    )
     outside = Client().post(
         "/login", {"username": "ada", "password": PASSWORD, "next": "https://evil.example/"}
     )
@@ -69,7 +73,9 @@ def test_login_and_logout_need_the_csrf_token(ada):
     assert client.post("/login", {"username": "ada", "password": PASSWORD}).status_code == 403
     page = client.get("/login").content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    logged_in = client.post("/login", {"username": "ada", "password": PASSWORD, "csrfmiddlewaretoken": token})
+    logged_in = client.post(
+        "/login", {"username": "ada", "password": PASSWORD, "csrfmiddlewaretoken": token}
+    )
     assert logged_in.status_code == 302
 
     assert client.post("/logout").status_code == 403

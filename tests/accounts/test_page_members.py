@@ -12,7 +12,9 @@ from accounts.services import invitation_create
 
 pytestmark = pytest.mark.django_db
 
-LINK_RE = re.compile(r'<code id="invitation-link">(http://testserver/invite/([A-Za-z0-9_-]+))</code>')
+LINK_RE = re.compile(
+    r'<code id="invitation-link">(http://testserver/invite/([A-Za-z0-9_-]+))</code>'
+)
 
 
 @pytest.fixture

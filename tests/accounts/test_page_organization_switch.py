@@ -70,7 +70,9 @@ def test_switching_to_an_organization_one_is_not_a_member_of_is_404(owner_client
     assert SESSION_ORGANIZATION_KEY not in owner_client.session
 
 
-def test_a_membership_removed_after_switching_falls_back_to_the_first_one(owner, owner_client, org, second_org):
+def test_a_membership_removed_after_switching_falls_back_to_the_first_one(
+    owner, owner_client, org, second_org
+):
     owner_client.post("/organization/switch", {"organization": str(second_org.id)})
     Membership.objects.filter(user=owner, organization=second_org).delete()
 
@@ -84,7 +86,9 @@ def test_switching_needs_post_and_the_csrf_token(owner, second_org):
     client.force_login(owner)
 
     assert client.get("/organization/switch").status_code == 405
-    assert client.post("/organization/switch", {"organization": str(second_org.id)}).status_code == 403
+    assert (
+        client.post("/organization/switch", {"organization": str(second_org.id)}).status_code == 403
+    )
     assert SESSION_ORGANIZATION_KEY not in client.session
 
 

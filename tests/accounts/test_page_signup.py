@@ -82,8 +82,12 @@ def test_signup_needs_the_csrf_token(db):
     assert client.post("/signup", GOOD).status_code == 403
     assert not get_user_model().objects.exists()
 
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get("/signup").content.decode())
-    assert client.post("/signup", {**GOOD, "csrfmiddlewaretoken": token.group(1)}).status_code == 302
+    token = re.search(
+        r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get("/signup").content.decode()
+    )
+    assert (
+        client.post("/signup", {**GOOD, "csrfmiddlewaretoken": token.group(1)}).status_code == 302
+    )
 
 
 def test_a_signed_in_user_is_sent_to_the_dashboard(owner):

@@ -71,7 +71,9 @@ def test_the_base_url_uses_public_url_when_set(member_client, endpoint, settings
     assert "export ANTHROPIC_BASE_URL=https://codecosts.example.com/proxy/acme-app" in html
 
 
-def test_it_never_lists_another_organizations_endpoints_or_keys(owner_client, foreign_endpoint, other_org):
+def test_it_never_lists_another_organizations_endpoints_or_keys(
+    owner_client, foreign_endpoint, other_org
+):
     api_key_create(organization=other_org, name="globex deploy key")
 
     html = owner_client.get("/settings").content.decode()
@@ -105,7 +107,10 @@ def test_an_explicit_slug_is_used(owner_client):
     ("form", "message"),
     [
         ({"name": "   ", "slug": ""}, "name must not be blank"),
-        ({"name": "x", "slug": "Bad Slug"}, "slug may contain only lowercase letters (a-z), digits and hyphens"),
+        (
+            {"name": "x", "slug": "Bad Slug"},
+            "slug may contain only lowercase letters (a-z), digits and hyphens",
+        ),
         ({"name": "x", "slug": "-edge"}, "slug must start and end with a letter or digit"),
         ({"name": "x", "slug": "a" * 64}, "slug must be at most 63 characters"),
     ],
@@ -120,7 +125,9 @@ def test_invalid_input_shows_the_apis_messages(owner_client, form, message):
     assert not ProxyEndpoint.objects.exists()
 
 
-def test_a_taken_slug_is_refused_even_when_another_organization_has_it(owner_client, foreign_endpoint):
+def test_a_taken_slug_is_refused_even_when_another_organization_has_it(
+    owner_client, foreign_endpoint
+):
     response = owner_client.post("/settings/endpoints", {"name": "Mine", "slug": "globex-app"})
 
     assert response.status_code == 400
@@ -233,7 +240,9 @@ def test_with_the_csrf_token_the_form_works(owner, org):
     page = client.get("/settings").content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
 
-    response = client.post("/settings/endpoints", {"name": "With token", "csrfmiddlewaretoken": token})
+    response = client.post(
+        "/settings/endpoints", {"name": "With token", "csrfmiddlewaretoken": token}
+    )
 
     assert response.status_code == 302
     assert ProxyEndpoint.objects.filter(name="With token").exists()

@@ -71,7 +71,11 @@ def test_money_keeps_every_digit_for_the_exact_value():
 def test_the_period_defaults_to_the_last_30_days_including_today():
     period = period_from_params({}, today=date(2026, 11, 22))
 
-    assert (period.since, period.until, period.preset) == (date(2026, 10, 24), date(2026, 11, 22), 30)
+    assert (period.since, period.until, period.preset) == (
+        date(2026, 10, 24),
+        date(2026, 11, 22),
+        30,
+    )
 
 
 def test_the_period_takes_7_or_90_days_or_custom_dates():
@@ -81,12 +85,17 @@ def test_the_period_takes_7_or_90_days_or_custom_dates():
     assert period_from_params({"days": "90"}, today=today).days == 90
     custom = period_from_params({"since": "2026-11-01", "until": "2026-11-03"}, today=today)
     assert (custom.since, custom.until, custom.preset, custom.days) == (
-        date(2026, 11, 1), date(2026, 11, 3), None, 3,
+        date(2026, 11, 1),
+        date(2026, 11, 3),
+        None,
+        3,
     )
 
 
 def test_a_bad_custom_period_says_why_and_falls_back_to_30_days():
-    reversed_ = period_from_params({"since": "2026-11-05", "until": "2026-11-01"}, today=date(2026, 11, 22))
+    reversed_ = period_from_params(
+        {"since": "2026-11-05", "until": "2026-11-01"}, today=date(2026, 11, 22)
+    )
     garbage = period_from_params({"since": "yesterday"}, today=date(2026, 11, 22))
 
     assert reversed_.error == "The start date must not be after the end date."
@@ -128,8 +137,14 @@ def test_an_endpoint_without_calls_shows_its_export_line_and_a_first_call(owner_
 def test_totals_add_up_cost_calls_tokens_errors_and_cache_savings(member_client, endpoint):
     record_call(endpoint, started_at=at(20))  # 2095 in, 503 out: $0.01383
     record_call(endpoint, started_at=at(21), cache_read_tokens=10_000)  # + reads $0.003
-    record_call(endpoint, started_at=at(21), status_code=529, outcome="upstream_error",
-                input_tokens=0, output_tokens=0)
+    record_call(
+        endpoint,
+        started_at=at(21),
+        status_code=529,
+        outcome="upstream_error",
+        input_tokens=0,
+        output_tokens=0,
+    )
     record_call(endpoint, started_at=at(10))  # outside the period
 
     response = member_client.get(f"/?{WEEK}")
@@ -152,8 +167,9 @@ def test_totals_add_up_cost_calls_tokens_errors_and_cache_savings(member_client,
 def test_cost_per_endpoint_per_day_is_a_stacked_svg_chart(member_client, org, endpoint):
     batch = proxy_endpoint_create(organization=org, name="Batch", slug="acme-batch")
     record_call(endpoint, started_at=at(20))
-    record_call(batch, started_at=at(20), model="claude-haiku-4-5", input_tokens=25,
-                output_tokens=15)
+    record_call(
+        batch, started_at=at(20), model="claude-haiku-4-5", input_tokens=25, output_tokens=15
+    )
     record_call(batch, started_at=at(21))
 
     response = member_client.get(f"/?{WEEK}")
@@ -169,6 +185,17 @@ def test_cost_per_endpoint_per_day_is_a_stacked_svg_chart(member_client, org, en
         "2026-11-20 · acme-batch: $0.0001",
         "2026-11-21 · acme-batch: $0.0138",
     ]
+    # The axis runs to the next round amount above the costliest day ($0.01393).
+    assert [tick["label"] for tick in chart.y_ticks] == [
+        "$0.00",
+        "$0.005",
+        "$0.01",
+        "$0.015",
+        "$0.02",
+    ]
+    plot_height = chart.plot_bottom - chart.plot_top
+    day_21 = next(b for b in chart.bars if b.title.startswith("2026-11-21"))
+    assert day_21.height == pytest.approx(plot_height * 1.383 / 2, abs=0.01)
     # The two bars of Nov 20 stack: one starts where the other ends.
     day_20 = sorted((b for b in chart.bars if b.title.startswith("2026-11-20")), key=lambda b: b.y)
     assert day_20[0].y + day_20[0].height == pytest.approx(day_20[1].y, abs=0.6)
@@ -180,8 +207,9 @@ def test_cost_per_endpoint_per_day_is_a_stacked_svg_chart(member_client, org, en
 
 
 def test_cost_by_model_is_ordered_by_cost(member_client, endpoint):
-    record_call(endpoint, started_at=at(20), model="claude-haiku-4-5", input_tokens=25,
-                output_tokens=15)
+    record_call(
+        endpoint, started_at=at(20), model="claude-haiku-4-5", input_tokens=25, output_tokens=15
+    )
     record_call(endpoint, started_at=at(20))
     record_call(endpoint, started_at=at(21))
 

@@ -158,7 +158,11 @@ def test_it_filters_by_endpoint_model_outcome_and_dates(owner_client, org, endpo
     a = record_call(endpoint, started_at=at(18), model="claude-haiku-4-5")
     b = record_call(second, started_at=at(19), model="claude-sonnet-4-6")
     c = record_call(
-        endpoint, started_at=at(20), status_code=529, outcome="upstream_error", input_tokens=0,
+        endpoint,
+        started_at=at(20),
+        status_code=529,
+        outcome="upstream_error",
+        input_tokens=0,
         output_tokens=0,
     )
 
@@ -222,9 +226,7 @@ def test_the_cursor_keeps_the_filters(owner_client, endpoint, monkeypatch):
     assert first.context["next_query"].startswith("model=claude-haiku-4-5&cursor=")
 
 
-def test_paging_uses_a_keyset_condition_never_offset_and_never_reads_bodies(
-    owner_client, endpoint
-):
+def test_paging_uses_a_keyset_condition_never_offset_and_never_reads_bodies(owner_client, endpoint):
     log = record_call(endpoint, started_at=at(20))
     cursor = cursor_encode(at(21), uuid.uuid4())
 

@@ -36,8 +36,12 @@ def _csv(response) -> list[str]:
 
 def test_the_export_is_exact_for_every_column(member_client, endpoint):
     haiku = record_call(
-        endpoint, started_at=at(20, 9, 30), model="claude-haiku-4-5", input_tokens=25,
-        output_tokens=15, session_name="=cmd|' /C calc'!A0",
+        endpoint,
+        started_at=at(20, 9, 30),
+        model="claude-haiku-4-5",
+        input_tokens=25,
+        output_tokens=15,
+        session_name="=cmd|' /C calc'!A0",
     )
     sonnet = record_call(endpoint, started_at=at(21, 14, 5, 7), cache_read_tokens=1000)
 

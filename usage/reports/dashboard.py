@@ -67,8 +67,12 @@ def period_from_params(params, *, today: date) -> Period:
             error = f"Choose at most {MAX_CUSTOM_DAYS} days."
         else:
             return Period(since=since, until=until)
-        return Period(since=today - timedelta(days=DEFAULT_DAYS - 1), until=today,
-                      preset=DEFAULT_DAYS, error=error)
+        return Period(
+            since=today - timedelta(days=DEFAULT_DAYS - 1),
+            until=today,
+            preset=DEFAULT_DAYS,
+            error=error,
+        )
     try:
         days = int(params.get("days", DEFAULT_DAYS))
     except (TypeError, ValueError):
@@ -81,8 +85,15 @@ def period_from_params(params, *, today: date) -> Period:
 # --- Dashboard --------------------------------------------------------------------------
 
 PALETTE = [
-    "#3457d5", "#e07b39", "#2a9d8f", "#c4456a", "#8a63d2",
-    "#d4a72c", "#4a90b8", "#6b9e4a", "#9aa3b5",
+    "#3457d5",
+    "#e07b39",
+    "#2a9d8f",
+    "#c4456a",
+    "#8a63d2",
+    "#d4a72c",
+    "#4a90b8",
+    "#6b9e4a",
+    "#9aa3b5",
 ]
 MAX_SERIES = 8
 OTHER = "other endpoints"
@@ -295,13 +306,15 @@ def cost_per_endpoint_per_day(
     for step in range(5):
         value = scale_max * step / 4
         y = chart.plot_bottom - plot_height * step / 4
-        chart.y_ticks.append({"y": round(y, 2), "label": dollars_display(value * 100)})
+        chart.y_ticks.append({"y": round(y, 2), "label": dollars_display(value)})
 
     label_every = max(1, round(len(days) / 8))
     for index, day in enumerate(days):
         x = chart.plot_left + slot * index + (slot - bar_width) / 2
         if index % label_every == 0:
-            chart.x_labels.append({"x": round(x + bar_width / 2, 2), "label": day.strftime("%b %d")})
+            chart.x_labels.append(
+                {"x": round(x + bar_width / 2, 2), "label": day.strftime("%b %d")}
+            )
         y = float(chart.plot_bottom)
         for row, cost in stacks.get(day, ()):
             if cost <= 0:

@@ -54,10 +54,27 @@ def keyset_page(queryset: QuerySet, *, cursor: str = "", limit: int = 50):
 
 # Columns a log list shows: never the bodies, which live in UsageLogBody anyway.
 LOG_LIST_FIELDS = (
-    "id", "started_at", "endpoint_slug", "provider", "path", "model", "request_model",
-    "streamed", "status_code", "outcome", "incomplete", "unpriced", "input_tokens",
-    "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "cost_cents",
-    "duration_ms", "ttfb_ms", "session_id", "session__name",
+    "id",
+    "started_at",
+    "endpoint_slug",
+    "provider",
+    "path",
+    "model",
+    "request_model",
+    "streamed",
+    "status_code",
+    "outcome",
+    "incomplete",
+    "unpriced",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cost_cents",
+    "duration_ms",
+    "ttfb_ms",
+    "session_id",
+    "session__name",
 )
 
 
@@ -92,7 +109,9 @@ def usage_log_filtered(*, organization: Organization, filters: LogFilters) -> Qu
     return logs
 
 
-def usage_log_page(*, organization: Organization, filters: LogFilters, cursor: str = "", limit: int = 50):
+def usage_log_page(
+    *, organization: Organization, filters: LogFilters, cursor: str = "", limit: int = 50
+):
     logs = usage_log_filtered(organization=organization, filters=filters)
     items, next_cursor = keyset_page(
         logs.select_related("session").only(*LOG_LIST_FIELDS), cursor=cursor, limit=limit

@@ -141,22 +141,35 @@ def _block(part) -> Block:
         return Block("thinking", "(redacted)", "redacted thinking")
     if kind in ("tool_use", "server_tool_use"):
         raw = part.get("input", part.get("partial_json", {}))
-        return Block("tool_use", raw if isinstance(raw, str) else pretty(raw),
-                     f"{kind}: {part.get('name', '')}")
+        return Block(
+            "tool_use",
+            raw if isinstance(raw, str) else pretty(raw),
+            f"{kind}: {part.get('name', '')}",
+        )
     if kind == "tool_result" or kind.endswith("_tool_result"):
-        return Block("tool_result", _text_of(part.get("content", "")),
-                     f"{kind} ({part.get('tool_use_id', '')})")
+        return Block(
+            "tool_result",
+            _text_of(part.get("content", "")),
+            f"{kind} ({part.get('tool_use_id', '')})",
+        )
     if kind in ("image", "document", "image_url", "input_image", "input_file"):
         source = part.get("source") or {}
         media = source.get("media_type") or source.get("type") or kind
         return Block("media", f"[{kind}: {media}]", kind)
     if kind == "function_call":
-        return Block("tool_use", part.get("arguments", ""), f"function_call: {part.get('name', '')}")
+        return Block(
+            "tool_use", part.get("arguments", ""), f"function_call: {part.get('name', '')}"
+        )
     if kind == "function_call_output":
-        return Block("tool_result", _text_of(part.get("output", "")),
-                     f"function_call_output ({part.get('call_id', '')})")
+        return Block(
+            "tool_result",
+            _text_of(part.get("output", "")),
+            f"function_call_output ({part.get('call_id', '')})",
+        )
     if kind == "reasoning":
-        summary = "\n".join(s.get("text", "") for s in part.get("summary") or () if isinstance(s, dict))
+        summary = "\n".join(
+            s.get("text", "") for s in part.get("summary") or () if isinstance(s, dict)
+        )
         return Block("thinking", summary or "(reasoning)", "reasoning")
     return Block("json", pretty(part), kind or "content")
 
@@ -174,7 +187,9 @@ def _openai_message(message: dict) -> Message:
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
         result.blocks.append(
-            Block("tool_use", function.get("arguments", ""), f"tool_call: {function.get('name', '')}")
+            Block(
+                "tool_use", function.get("arguments", ""), f"tool_call: {function.get('name', '')}"
+            )
         )
     if message.get("tool_call_id"):
         result.role = f"{result.role} · {message['tool_call_id']}"
@@ -182,8 +197,17 @@ def _openai_message(message: dict) -> Message:
 
 
 PARAM_KEYS = (
-    "model", "max_tokens", "max_completion_tokens", "max_output_tokens", "temperature",
-    "top_p", "stream", "tool_choice", "thinking", "reasoning", "metadata",
+    "model",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "stream",
+    "tool_choice",
+    "thinking",
+    "reasoning",
+    "metadata",
 )
 
 
@@ -217,7 +241,9 @@ def request_conversation(log: UsageLog, parsed) -> Conversation | None:
         for message in parsed.get("messages") or ():
             if isinstance(message, dict):
                 conversation.messages.append(
-                    Message(role=str(message.get("role", "")), blocks=_blocks(message.get("content")))
+                    Message(
+                        role=str(message.get("role", "")), blocks=_blocks(message.get("content"))
+                    )
                 )
     for tool in parsed.get("tools") or ():
         if not isinstance(tool, dict):
@@ -256,7 +282,9 @@ def response_message(log: UsageLog, parsed) -> Message | None:
     if parsed.get("type") == "error" or (parsed.get("error") and not parsed.get("content")):
         return Message(role="error", blocks=[Block("json", pretty(parsed.get("error")))])
     if "content" in parsed:
-        return Message(role=str(parsed.get("role") or "assistant"), blocks=_blocks(parsed["content"]))
+        return Message(
+            role=str(parsed.get("role") or "assistant"), blocks=_blocks(parsed["content"])
+        )
     return None
 
 

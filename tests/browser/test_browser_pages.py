@@ -1,0 +1,184 @@
+"""The product in a real browser: Debian's Chromium driven by Playwright against the live
+stack (uvicorn + worker + fake upstream). Screenshots go to test-artifacts/."""
+
+import csv
+import io
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import anthropic
+import httpx
+import pytest
+from django.db import connections
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PROVIDER_KEY = "sk-ant-api03-browser-test-provider-key-9876"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    """A Chromium page; skipped without /usr/bin/chromium unless CI requires services."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if os.environ.get("CODECOSTS_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls made by
+    # the test between browser steps are still plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900},
+            accept_downloads=True,
+            permissions=["clipboard-read", "clipboard-write"],
+        )
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+            # The ORM calls made meanwhile may have opened their own connection (while
+            # Playwright's loop runs, Django keys connections by async context): close it,
+            # or PostgreSQL refuses to drop the test database at the end of the run.
+            connections.close_all()
+
+
+def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, live_stack):
+    page = browser_page
+    base = live_stack.url
+    suffix = uuid.uuid4().hex[:8]
+    username, slug = f"ada-{suffix}", f"browser-{suffix}"
+
+    # Sign up: a new organization is walked through setup.
+    page.goto(f"{base}/signup")
+    page.fill("#id_username", username)
+    page.fill("#id_email", f"{username}@example.com")
+    page.fill("#id_password", PASSWORD)
+    page.fill("#id_organization_name", f"Engines {suffix}")
+    page.click("button:has-text('Sign up')")
+    page.wait_for_url(f"{base}/")
+    assert page.locator("#setup").is_visible()
+    page.screenshot(path=ARTIFACTS / "dashboard-empty.png", full_page=True)
+
+    # Settings: create an endpoint; its base URL and setup snippets are ready to copy.
+    page.click("nav >> text=Settings")
+    page.fill("#endpoint-name", f"Browser {suffix}")
+    page.fill("#endpoint-slug", slug)
+    page.click("button:has-text('Create endpoint')")
+    base_url = f"{base}/proxy/{slug}"
+    assert page.locator(f"#url-{slug}").inner_text() == base_url
+    assert (
+        f"export ANTHROPIC_BASE_URL={base_url}"
+        in page.locator(f"#snippet-{slug}-claude-code").inner_text()
+    )
+    page.click(f"button[data-copy-target='url-{slug}']")
+    assert page.evaluate("navigator.clipboard.readText()") == base_url
+    # The same slug again: the API's message, as a form error.
+    page.fill("#endpoint-name", "Again")
+    page.fill("#endpoint-slug", slug)
+    page.click("button:has-text('Create endpoint')")
+    assert page.locator("#endpoint-errors").inner_text() == "slug already taken"
+
+    # A proxied call with the official SDK, through the fake upstream, and a stream.
+    client = anthropic.Anthropic(api_key=PROVIDER_KEY, base_url=base_url, max_retries=0)
+    raw = client.messages.with_raw_response.create(
+        model="claude-sonnet-4-6",
+        max_tokens=1024,
+        system="You explain caching briefly.",
+        messages=[{"role": "user", "content": "What does prompt caching do?"}],
+    )
+    message_log_id = raw.headers["x-codecosts-log-id"]
+    with client.messages.stream(
+        model="claude-haiku-4-5", max_tokens=100, messages=[{"role": "user", "content": "Hi"}]
+    ) as stream:
+        assert stream.get_final_text() == "Hello!"
+        stream_log_id = stream.response.headers["x-codecosts-log-id"]
+    live_stack.log(message_log_id)
+    live_stack.log(stream_log_id)
+
+    # The dashboard: $0.01383 + $0.0001 = $0.01393.
+    page.click("nav >> text=Dashboard")
+    # Cost, calls, error rate, cache savings.
+    assert page.locator("#totals .value").all_inner_texts() == ["$0.0139", "2", "0.0%", "$0.00"]
+    assert page.locator("#cost-per-endpoint svg rect").count() == 1
+    assert slug in page.locator("#endpoints-table").inner_text()
+    models = page.locator("#cost-by-model").inner_text()
+    assert "claude-sonnet-4-6" in models and "claude-haiku-4-5-20251001" in models
+    page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+
+    # The logs, and the stream's detail: reassembled and raw.
+    page.click("nav >> text=Logs")
+    rows = page.locator("#logs-table tbody tr")
+    assert rows.count() == 2
+    assert "claude-haiku-4-5-20251001" in rows.nth(0).inner_text()
+    page.screenshot(path=ARTIFACTS / "logs.png", full_page=True)
+    page.click(f"a[href='/logs/{stream_log_id}']")
+    assert page.locator("#response").get_by_text("Hello!", exact=True).is_visible()
+    assert "Reassembled from the stream" in page.locator("#response").inner_text()
+    page.click("#response summary:has-text('Raw SSE')")
+    assert "event: message_start" in page.locator("#raw-sse").inner_text()
+    page.screenshot(path=ARTIFACTS / "log-detail-stream.png", full_page=True)
+    page.goto(f"{base}/logs/{message_log_id}")
+    assert "You explain caching briefly." in page.locator("#request").inner_text()
+    assert "$0.0138" in page.locator("#log-cost").inner_text()
+    page.screenshot(path=ARTIFACTS / "log-detail.png", full_page=True)
+
+    # CSV export of the list.
+    page.click("nav >> text=Logs")
+    with page.expect_download() as download_info:
+        page.click("#export-csv")
+    download = download_info.value
+    assert download.suggested_filename.startswith("codecosts-logs-")
+    shutil.copy(download.path(), ARTIFACTS / "logs.csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text())))
+    assert [row["id"] for row in rows] == [stream_log_id, message_log_id]
+    assert [row["cost_usd"] for row in rows] == ["0.0001", "0.01383"]
+    assert {row["endpoint"] for row in rows} == {slug}
+
+    # An API key: shown once, works, then revoked.
+    page.click("nav >> text=Settings")
+    page.fill("#api-key-name", "browser key")
+    page.click("button:has-text('Create API key')")
+    raw_key = page.locator("#new-api-key-value").inner_text()
+    assert re.fullmatch(r"cc_[A-Za-z0-9_-]{43}", raw_key)
+    api = httpx.get(f"{base}/api/proxy-endpoints", headers={"Authorization": f"Bearer {raw_key}"})
+    assert [item["slug"] for item in api.json()["items"]] == [slug]
+    page.screenshot(path=ARTIFACTS / "settings.png", full_page=True)
+    page.goto(f"{base}/settings")
+    assert raw_key not in page.content()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#api-keys button:has-text('Revoke')")
+    assert "revoked" in page.locator("#api-keys").inner_text()
+    api = httpx.get(f"{base}/api/proxy-endpoints", headers={"Authorization": f"Bearer {raw_key}"})
+    assert api.status_code == 401
+
+    # Log out.
+    page.click("button:has-text('Log out')")
+    page.wait_for_url(f"{base}/login")
