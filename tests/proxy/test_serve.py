@@ -3,6 +3,7 @@
 import io
 import re
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -14,6 +15,7 @@ from accounts.services import login_link_use
 from proxy.management.commands import serve
 from proxy.models import ProxyEndpoint
 from proxy.shell import detect_shell, export_lines
+from tests.live import free_port
 
 URLS = {
     "ANTHROPIC_BASE_URL": "http://127.0.0.1:3739/anthropic",
@@ -207,7 +209,8 @@ def local_mode(settings):
     settings.LOCAL_ONLY = True
     settings.LOCAL_MODE = True
     settings.HOST = "127.0.0.1"
-    settings.PORT = 3739
+    # A free port: the command checks it can bind before printing anything.
+    settings.PORT = free_port()
     return settings
 
 
@@ -280,12 +283,13 @@ def test_the_command_prints_then_runs_uvicorn_judging_peers_by_the_socket(
     monkeypatch.setenv("SHELL", "/usr/bin/zsh")
     out = io.StringIO()
     call_command("serve", stdout=out)
-    assert "export ANTHROPIC_BASE_URL=http://127.0.0.1:3739/anthropic\n" in out.getvalue()
+    port = local_mode.PORT
+    assert f"export ANTHROPIC_BASE_URL=http://127.0.0.1:{port}/anthropic\n" in out.getvalue()
     assert uvicorn_calls == [
         {
             "app": "codecosts.asgi:application",
             "host": "127.0.0.1",
-            "port": 3739,
+            "port": port,
             "loop": "uvloop",
             "http": "httptools",
             "lifespan": "on",
@@ -298,9 +302,10 @@ def test_the_command_prints_then_runs_uvicorn_judging_peers_by_the_socket(
 def test_the_shell_option_overrides_detection(local_mode, db, uvicorn_calls, monkeypatch):
     monkeypatch.setenv("SHELL", "/bin/bash")
     out = io.StringIO()
-    call_command("serve", "--shell", "pwsh", "--port", "4100", stdout=out)
-    assert '$env:OPENAI_BASE_URL = "http://127.0.0.1:4100/openai/v1"\n' in out.getvalue()
-    assert uvicorn_calls[0]["port"] == 4100
+    port = free_port()
+    call_command("serve", "--shell", "pwsh", "--port", str(port), stdout=out)
+    assert f'$env:OPENAI_BASE_URL = "http://127.0.0.1:{port}/openai/v1"\n' in out.getvalue()
+    assert uvicorn_calls[0]["port"] == port
     with pytest.raises(CommandError, match="Unknown shell"):
         call_command("serve", "--shell", "nushell", stdout=io.StringIO())
 
@@ -326,6 +331,18 @@ def test_without_local_only_it_binds_any_host_and_says_so(local_mode, db, uvicor
     call_command("serve", "--host", "0.0.0.0", "--shell", "bash", stdout=out)
     assert uvicorn_calls[0]["host"] == "0.0.0.0"
     assert out.getvalue().startswith(
-        "Codecosts (local mode) on http://127.0.0.1:3739. LOCAL_ONLY is off: anyone who can "
-        "reach port 3739 can send calls through your `local` endpoint."
+        f"Codecosts (local mode) on http://127.0.0.1:{local_mode.PORT}. LOCAL_ONLY is off: "
+        f"anyone who can reach port {local_mode.PORT} can send calls through your `local` endpoint."
     )
+
+
+def test_it_says_so_when_the_port_is_taken_before_printing_anything(local_mode, db, uvicorn_calls):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        local_mode.PORT = taken.getsockname()[1]
+        out = io.StringIO()
+        with pytest.raises(CommandError, match="Is Codecosts already running"):
+            call_command("serve", stdout=out)
+    assert (uvicorn_calls, out.getvalue()) == ([], "")
+    assert not ProxyEndpoint.objects.filter(slug="local").exists()

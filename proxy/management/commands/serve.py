@@ -32,6 +32,20 @@ def host_is_loopback(host: str) -> bool:
     return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
 
 
+def port_in_use(host: str, port: int) -> OSError | None:
+    """Why host:port cannot be bound right now (another server on it), or None."""
+    host = host.strip().removeprefix("[").removesuffix("]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        if sys.platform != "win32":  # as uvicorn binds; on Windows it would allow a steal
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
 def base_url(host: str, port: int) -> str:
     """The URL users type for a server bound to host:port."""
     host = host.strip().removeprefix("[").removesuffix("]")
@@ -147,6 +161,12 @@ class Command(BaseCommand):
                 f"Refusing to listen on {host}: LOCAL_ONLY is on, so only loopback addresses "
                 "(127.0.0.1, ::1, localhost) may be bound. Set HOST=127.0.0.1, or LOCAL_ONLY=0 "
                 "to serve other machines (then anyone who can reach the port can use it)."
+            )
+        if error := port_in_use(host, port):
+            # Before printing a login link for a server that will not start.
+            raise CommandError(
+                f"Cannot listen on {host}:{port} ({error.strerror}). Is Codecosts already "
+                "running? Stop it, or choose another port with PORT=... (or --port)."
             )
         if shell is None:
             shell = detect_shell(os.environ, sys.platform)
