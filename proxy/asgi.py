@@ -109,9 +109,12 @@ def _is_loopback(scope) -> bool:
         # No socket peer (a Unix socket, or an in-process test client): not a remote host.
         return True
     try:
-        return ipaddress.ip_address(client[0]).is_loopback
+        address = ipaddress.ip_address(client[0])
     except ValueError:
         return False
+    # A server bound to :: sees IPv4 peers as ::ffff:a.b.c.d.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 async def _forbidden(send):

@@ -116,7 +116,9 @@ def test_a_non_loopback_peer_gets_403_whatever_its_headers_say(local_only, clien
     assert django.scopes == []
 
 
-@pytest.mark.parametrize("client", [("127.0.0.1", 5555), ("::1", 5555), ("127.8.9.10", 1), None])
+@pytest.mark.parametrize(
+    "client", [("127.0.0.1", 5555), ("::1", 5555), ("127.8.9.10", 1), ("::ffff:127.0.0.1", 2), None]
+)
 def test_a_loopback_peer_passes(local_only, client):
     django = Recorder()
     status, body = call(build_application(django), "/health", client)

@@ -348,3 +348,9 @@ def test_a_float_price_is_refused():
 
     with pytest.raises(PriceTableError, match="decimal strings"):
         table_parse(raw)
+
+
+def test_embeddings_bill_input_tokens_only():
+    usage = TokenUsage(model="text-embedding-3-small", input_tokens=250_000)
+    # $0.02 per million input tokens.
+    assert cost_compute(model="text-embedding-3-small", usage=usage, at=NOW) == Decimal("0.5")
