@@ -35,7 +35,8 @@ SESSION_PAGE_SIZE = 50
 def dashboard_page(request, organization):
     """Cost for a period: totals, per endpoint per day, per model, top sessions, errors."""
     endpoints = list(proxy_endpoint_list(organization=organization))
-    if not endpoints and not dashboard.organization_has_usage(organization=organization):
+    has_usage = dashboard.organization_has_usage(organization=organization)
+    if not endpoints and not has_usage:
         return render_page(request, "usage/dashboard.html", {"setup": True})
     period = dashboard.period_from_params(request.GET, today=timezone.now().date())
     context = {
@@ -46,10 +47,16 @@ def dashboard_page(request, organization):
         "models": dashboard.cost_by_model(organization=organization, period=period),
         "sessions": dashboard.top_sessions(organization=organization, period=period),
     }
-    if not dashboard.organization_has_usage(organization=organization):
+    if not has_usage:
         # Endpoints but no call yet: finish the walkthrough with the first one's URL.
         url = proxy_endpoint_url(endpoint=endpoints[0], request=request)
-        context.update(first_call=True, first_endpoint=endpoints[0], snippets=setup_snippets(url))
+        snippets = {snippet["key"]: snippet["code"] for snippet in setup_snippets(url)}
+        context.update(
+            first_call=True,
+            first_endpoint=endpoints[0],
+            first_export=snippets["claude-code"],
+            first_curl=snippets["curl"],
+        )
     return render_page(request, "usage/dashboard.html", context)
 
 
@@ -67,8 +74,8 @@ def _log_filters(request, organization) -> tuple[lists.LogFilters, dict]:
     if outcome not in UsageLog.Outcome.values:
         outcome = ""
     filters = lists.LogFilters(
-        endpoint_slug=slug,
-        endpoint_id=endpoint.id if endpoint else None,
+        # An existing endpoint by id (indexed); a deleted one's calls by their slug.
+        endpoint=str(endpoint.id) if endpoint else slug,
         model=params.get("model", "").strip(),
         outcome=outcome,
         session=session,
@@ -154,8 +161,7 @@ def log_detail_page(request, organization, log_id: uuid.UUID):
     log = get_object_for_user(
         request, UsageLog.objects.select_related("body", "session", "endpoint"), id=log_id
     )
-    request_body = log_detail.request_body(log)
-    response_body = log_detail.response_body(log)
+    request_body, response_body = log_detail.log_bodies(log)
     return render_page(
         request,
         "usage/log_detail.html",

@@ -13,6 +13,7 @@ import anthropic
 import httpx
 import pytest
 from django.db import connections
+from playwright.sync_api import expect, sync_playwright
 
 pytestmark = [
     pytest.mark.browser,
@@ -44,8 +45,6 @@ def browser_page(monkeypatch):
         if os.environ.get("CODECOSTS_REQUIRE_SERVICES"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
     # Playwright's sync API keeps an event loop in this thread; the ORM calls made by
     # the test between browser steps are still plain synchronous ones.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -89,6 +88,7 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
 
     # Settings: create an endpoint; its base URL and setup snippets are ready to copy.
     page.click("nav >> text=Settings")
+    page.wait_for_url(f"{base}/settings")
     page.fill("#endpoint-name", f"Browser {suffix}")
     page.fill("#endpoint-slug", slug)
     page.click("button:has-text('Create endpoint')")
@@ -125,9 +125,10 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
 
     # The dashboard: $0.01383 + $0.0001 = $0.01393.
     page.click("nav >> text=Dashboard")
+    page.wait_for_url(f"{base}/")
     # Cost, calls, error rate, cache savings.
-    assert page.locator("#totals .value").all_inner_texts() == ["$0.0139", "2", "0.0%", "$0.00"]
-    assert page.locator("#cost-per-endpoint svg rect").count() == 1
+    expect(page.locator("#totals .value")).to_have_text(["$0.0139", "2", "0.0%", "$0.00"])
+    expect(page.locator("#cost-per-endpoint svg rect")).to_have_count(1)
     assert slug in page.locator("#endpoints-table").inner_text()
     models = page.locator("#cost-by-model").inner_text()
     assert "claude-sonnet-4-6" in models and "claude-haiku-4-5-20251001" in models
@@ -135,12 +136,14 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
 
     # The logs, and the stream's detail: reassembled and raw.
     page.click("nav >> text=Logs")
+    page.wait_for_url(f"{base}/logs")
     rows = page.locator("#logs-table tbody tr")
-    assert rows.count() == 2
+    expect(rows).to_have_count(2)
     assert "claude-haiku-4-5-20251001" in rows.nth(0).inner_text()
     page.screenshot(path=ARTIFACTS / "logs.png", full_page=True)
     page.click(f"a[href='/logs/{stream_log_id}']")
-    assert page.locator("#response").get_by_text("Hello!", exact=True).is_visible()
+    page.wait_for_url(f"{base}/logs/{stream_log_id}")
+    expect(page.locator("#response").get_by_text("Hello!", exact=True)).to_be_visible()
     assert "Reassembled from the stream" in page.locator("#response").inner_text()
     page.click("#response summary:has-text('Raw SSE')")
     assert "event: message_start" in page.locator("#raw-sse").inner_text()
@@ -152,6 +155,7 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
 
     # CSV export of the list.
     page.click("nav >> text=Logs")
+    page.wait_for_url(f"{base}/logs")
     with page.expect_download() as download_info:
         page.click("#export-csv")
     download = download_info.value
@@ -174,8 +178,9 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     page.goto(f"{base}/settings")
     assert raw_key not in page.content()
     page.once("dialog", lambda dialog: dialog.accept())
-    page.click("#api-keys button:has-text('Revoke')")
-    assert "revoked" in page.locator("#api-keys").inner_text()
+    with page.expect_navigation():
+        page.click("#api-keys button:has-text('Revoke')")
+    expect(page.locator("#api-keys .badge")).to_contain_text("revoked")
     api = httpx.get(f"{base}/api/proxy-endpoints", headers={"Authorization": f"Bearer {raw_key}"})
     assert api.status_code == 401
 

@@ -249,3 +249,16 @@ def test_the_dashboard_never_counts_another_organizations_usage(owner_client, en
     assert response.context["totals"].calls == 1
     html = response.content.decode()
     assert "globex" not in html.lower()
+
+
+def test_a_user_in_no_organization_is_told_so(db):
+    from django.contrib.auth import get_user_model
+
+    loner = get_user_model().objects.create_user(username="loner")
+    client = Client()
+    client.force_login(loner)
+
+    for path in ("/", "/logs", "/sessions", "/settings", "/members"):
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert "You are not a member of any organization" in response.content.decode()

@@ -106,7 +106,7 @@ def test_an_openai_chat_stream_is_reassembled(member_client, endpoint):
         started_at=at(20),
         model="gpt-4o-mini",
         provider="openai",
-        path="/openai/v1/chat/completions",
+        path="/v1/chat/completions",
         request={
             "model": "gpt-4o-mini",
             "stream": True,

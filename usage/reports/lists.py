@@ -3,13 +3,14 @@
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 
 from django.db.models import Q, QuerySet
 
 from accounts.models import Organization
 from usage.models import Session, UsageDaily, UsageLog
 from usage.reports.money import Money
+from usage.selectors import USAGE_LOG_LIST_FIELDS, TimeRange, day_end, day_start, usage_log_list
 
 
 class CursorError(ValueError):
@@ -52,36 +53,9 @@ def keyset_page(queryset: QuerySet, *, cursor: str = "", limit: int = 50):
     return items, next_cursor
 
 
-# Columns a log list shows: never the bodies, which live in UsageLogBody anyway.
-LOG_LIST_FIELDS = (
-    "id",
-    "started_at",
-    "endpoint_slug",
-    "provider",
-    "path",
-    "model",
-    "request_model",
-    "streamed",
-    "status_code",
-    "outcome",
-    "incomplete",
-    "unpriced",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "cost_cents",
-    "duration_ms",
-    "ttfb_ms",
-    "session_id",
-    "session__name",
-)
-
-
 @dataclass(frozen=True)
 class LogFilters:
-    endpoint_slug: str = ""
-    endpoint_id: object = None
+    endpoint: str = ""  # an endpoint id, or the slug of a deleted one
     model: str = ""
     outcome: str = ""
     session: Session | None = None
@@ -90,32 +64,27 @@ class LogFilters:
 
 
 def usage_log_filtered(*, organization: Organization, filters: LogFilters) -> QuerySet[UsageLog]:
-    logs = UsageLog.objects.filter(organization=organization)
-    if filters.endpoint_id is not None:
-        logs = logs.filter(endpoint_id=filters.endpoint_id)
-    elif filters.endpoint_slug:
-        logs = logs.filter(endpoint_slug=filters.endpoint_slug)
-    if filters.model:
-        logs = logs.filter(model=filters.model)
-    if filters.outcome:
-        logs = logs.filter(outcome=filters.outcome)
-    if filters.session is not None:
-        logs = logs.filter(session=filters.session)
-    if filters.since:
-        logs = logs.filter(started_at__gte=datetime.combine(filters.since, time.min, tzinfo=UTC))
-    if filters.until:
-        end = datetime.combine(filters.until + timedelta(days=1), time.min, tzinfo=UTC)
-        logs = logs.filter(started_at__lt=end)
-    return logs
+    """The organization's logs narrowed by the same filters as GET /api/usage-logs."""
+    return usage_log_list(
+        queryset=UsageLog.objects.filter(organization=organization),
+        endpoint=filters.endpoint,
+        model=filters.model,
+        outcome=filters.outcome,
+        session=filters.session.id if filters.session else None,
+        time_range=TimeRange(
+            since=day_start(filters.since) if filters.since else None,
+            until=day_end(filters.until) if filters.until else None,
+        ),
+    )
 
 
 def usage_log_page(
     *, organization: Organization, filters: LogFilters, cursor: str = "", limit: int = 50
 ):
     logs = usage_log_filtered(organization=organization, filters=filters)
-    items, next_cursor = keyset_page(
-        logs.select_related("session").only(*LOG_LIST_FIELDS), cursor=cursor, limit=limit
-    )
+    # The list's columns (never the bodies) and the session's name.
+    logs = logs.select_related("session").only(*USAGE_LOG_LIST_FIELDS, "session__name")
+    items, next_cursor = keyset_page(logs, cursor=cursor, limit=limit)
     for log in items:
         log.cost = Money(log.cost_cents)
     return items, next_cursor

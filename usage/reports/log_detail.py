@@ -1,30 +1,26 @@
 """One call, readable: its request and response bodies as conversations, and its cost.
 
-Bodies are stored zlib-compressed and may be truncated (LOG_BODY_MAX_BYTES); whatever
-does not parse is still shown raw. A streamed response is shown both as raw SSE and as
-the final message rebuilt from it.
+Bodies are decoded and streams reassembled by the same selectors as the usage API
+(usage.selectors); this module shapes them for reading. Bodies may be truncated
+(LOG_BODY_MAX_BYTES): whatever does not parse is still shown raw.
 """
 
 import json
-import zlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from proxy.providers.anthropic import reassemble
-from proxy.providers.openai import reassemble_chat, reassemble_responses
 from usage.models import UsageLog
-from usage.pricing import cost_breakdown
-from usage.records import TokenUsage
 from usage.reports.money import Money
+from usage.selectors import usage_log_bodies, usage_log_cost_breakdown, usage_log_token_usage
 
 TOKEN_CLASS_LABELS = {
-    "input": ("Input", "input_tokens"),
-    "output": ("Output", "output_tokens"),
-    "cache_write_5m": ("Cache write (5 min)", "cache_write_5m_tokens"),
-    "cache_write_1h": ("Cache write (1 hour)", "cache_write_1h_tokens"),
-    "cache_read": ("Cache read", "cache_read_input_tokens"),
-    "web_search": ("Web search requests", "web_search_requests"),
-    "web_fetch": ("Web fetch requests", "web_fetch_requests"),
+    "input": "Input",
+    "output": "Output",
+    "cache_write_5m": "Cache write (5 min)",
+    "cache_write_1h": "Cache write (1 hour)",
+    "cache_read": "Cache read",
+    "web_search": "Web search requests",
+    "web_fetch": "Web fetch requests",
 }
 
 
@@ -52,65 +48,44 @@ class Conversation:
 @dataclass
 class Body:
     raw: str = ""  # pretty JSON, raw SSE or raw text
-    parsed: object = None
+    parsed: object = None  # the JSON document, or a stream's reassembled message
     truncated: bool = False
     size: int = 0
     is_stream: bool = False
-
-
-def _decompress(data) -> str:
-    if not data:
-        return ""
-    try:
-        return zlib.decompress(bytes(data)).decode("utf-8", errors="replace")
-    except zlib.error:
-        # A truncated body may end mid-stream: take what decompresses.
-        return zlib.decompressobj().decompress(bytes(data)).decode("utf-8", errors="replace")
 
 
 def pretty(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def _json_body(text: str) -> tuple[object, str]:
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return None, text
-    return parsed, pretty(parsed)
+def _raw(value) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else pretty(value)
 
 
-def request_body(log: UsageLog) -> Body:
-    body = getattr(log, "body", None)
-    if body is None:
-        return Body()
-    parsed, raw = _json_body(_decompress(body.request_body))
-    return Body(raw=raw, parsed=parsed, truncated=body.request_truncated, size=body.request_size)
-
-
-def response_body(log: UsageLog) -> Body:
-    body = getattr(log, "body", None)
-    if body is None:
-        return Body()
-    text = _decompress(body.response_body)
-    is_stream = "event-stream" in body.response_content_type or (
-        log.streamed and text.lstrip().startswith(("event:", "data:"))
+def log_bodies(log: UsageLog) -> tuple[Body, Body]:
+    """The request and response bodies, decoded as the usage API decodes them."""
+    bodies = usage_log_bodies(log)
+    request = Body(
+        raw=_raw(bodies.request_body),
+        parsed=bodies.request_body if not isinstance(bodies.request_body, str) else None,
+        truncated=bodies.request_truncated,
+        size=bodies.request_size,
     )
-    common = dict(truncated=body.response_truncated, size=body.response_size)
+    is_stream = log.streamed or bodies.response_message is not None
     if is_stream:
-        return Body(raw=text, parsed=_reassemble(log, text.encode()), is_stream=True, **common)
-    parsed, raw = _json_body(text)
-    return Body(raw=raw, parsed=parsed, **common)
-
-
-def _reassemble(log: UsageLog, sse: bytes) -> dict | None:
-    if log.provider == "openai":
-        if "responses" in log.path:
-            return reassemble_responses(sse)
-        if "chat/completions" in log.path:
-            return reassemble_chat(sse)
-        return None
-    return reassemble(sse)
+        parsed = bodies.response_message
+    else:
+        parsed = bodies.response_body if not isinstance(bodies.response_body, str) else None
+    response = Body(
+        raw=_raw(bodies.response_body),
+        parsed=parsed,
+        truncated=bodies.response_truncated,
+        size=bodies.response_size,
+        is_stream=is_stream,
+    )
+    return request, response
 
 
 # --- Conversations ----------------------------------------------------------------------
@@ -298,32 +273,22 @@ class CostLine:
     cost: Money
 
 
-def log_usage(log: UsageLog) -> TokenUsage:
-    return TokenUsage(
-        model=log.model,
-        input_tokens=log.input_tokens,
-        output_tokens=log.output_tokens,
-        cache_write_5m_tokens=log.cache_write_5m_tokens,
-        cache_write_1h_tokens=log.cache_write_1h_tokens,
-        cache_read_tokens=log.cache_read_input_tokens,
-        reasoning_tokens=log.reasoning_tokens,
-        web_search_requests=log.web_search_requests,
-        web_fetch_requests=log.web_fetch_requests,
-        inference_geo=log.inference_geo,
-        service_tier=log.service_tier,
-        speed=log.speed,
-    )
-
-
 def cost_lines(log: UsageLog) -> list[CostLine]:
     """Tokens and cost per token class (cost None where the table cannot price the call)."""
-    parts = None
-    if log.model and not log.unpriced:
-        parts = cost_breakdown(model=log.model, usage=log_usage(log), at=log.started_at)
+    parts = usage_log_cost_breakdown(log)
+    usage = usage_log_token_usage(log)
+    quantities = {
+        "input": usage.input_tokens,
+        "output": usage.output_tokens,
+        "cache_write_5m": usage.cache_write_5m_tokens,
+        "cache_write_1h": usage.cache_write_1h_tokens,
+        "cache_read": usage.cache_read_tokens,
+        "web_search": usage.web_search_requests,
+        "web_fetch": usage.web_fetch_requests,
+    }
     lines = []
-    for key, (label, attribute) in TOKEN_CLASS_LABELS.items():
-        quantity = getattr(log, attribute)
+    for key, label in TOKEN_CLASS_LABELS.items():
         cost = parts.get(key, Decimal(0)) if parts is not None else None
-        if quantity or (cost and cost > 0):
-            lines.append(CostLine(label=label, quantity=quantity, cost=Money(cost)))
+        if quantities[key] or (cost and cost > 0):
+            lines.append(CostLine(label=label, quantity=quantities[key], cost=Money(cost)))
     return lines
