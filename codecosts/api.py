@@ -9,10 +9,8 @@ Every API error has one shape, close to the providers' own so clients handle it 
 validation errors and keeps every message per field (nested fields joined with dots).
 """
 
-import base64
-import binascii
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -24,6 +22,8 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from codecosts.keyset import cursor_decode, cursor_encode, keyset_after
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
@@ -211,29 +211,19 @@ class CursorPagination(BasePagination):
 
     def after(self, timestamp: datetime, pk) -> Q:
         """Rows strictly after (timestamp, pk) in this paginator's direction."""
-        op = "lt" if self.descending else "gt"
-        return Q(**{f"{self.cursor_field}__{op}": timestamp}) | Q(
-            **{self.cursor_field: timestamp, f"pk__{op}": pk}
-        )
+        return keyset_after(self.cursor_field, timestamp, pk, descending=self.descending)
 
     def encode_cursor(self, item) -> str:
-        timestamp = getattr(item, self.cursor_field).astimezone(UTC).isoformat()
-        raw = f"{timestamp}|{item.pk}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return cursor_encode(getattr(item, self.cursor_field), item.pk)
 
     def get_position(self, request, model) -> tuple[datetime, object] | None:
         cursor = request.query_params.get(self.cursor_query_param, "")
         if cursor == "":
             return None
         try:
-            padded = cursor + "=" * (-len(cursor) % 4)
-            decoded = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
-            timestamp_text, pk_text = decoded.split("|", 1)
-            timestamp = datetime.fromisoformat(timestamp_text)
-            if timestamp.tzinfo is None:
-                raise ValueError("naive timestamp")
+            timestamp, pk_text = cursor_decode(cursor)
             pk = model._meta.pk.to_python(pk_text)
-        except (ValueError, TypeError, UnicodeError, binascii.Error, DjangoValidationError):
+        except (ValueError, TypeError, DjangoValidationError):
             raise exceptions.ValidationError(
                 {
                     self.cursor_query_param: [

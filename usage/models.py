@@ -132,7 +132,18 @@ class UsageLog(models.Model):
         indexes = [
             models.Index(fields=["organization", "-started_at", "-id"]),
             models.Index(fields=["organization", "endpoint", "-started_at"]),
+            # Filtering by slug finds the calls of since-deleted endpoints too.
+            models.Index(
+                fields=["organization", "endpoint_slug", "-started_at", "-id"],
+                name="usagelog_org_slug_started",
+            ),
             models.Index(fields=["organization", "model", "-started_at"]),
+            # Failures are the rare rows people look for; ok calls need no index of their own.
+            models.Index(
+                fields=["organization", "outcome", "-started_at", "-id"],
+                condition=~models.Q(outcome="ok"),
+                name="usagelog_org_outcome_notok",
+            ),
             models.Index(fields=["session", "-started_at"]),
         ]
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from accounts.scoping import get_object_for_user
 from accounts.views import organization_required, render_page
+from codecosts import keyset
 from proxy.models import ProxyEndpoint
 from proxy.selectors import proxy_endpoint_list, proxy_endpoint_url
 from proxy.views_settings import setup_snippets
@@ -111,7 +112,7 @@ def logs(request, organization):
             cursor=request.GET.get("cursor", ""),
             limit=LOG_PAGE_SIZE,
         )
-    except lists.CursorError:
+    except keyset.CursorError:
         return HttpResponseBadRequest("Invalid cursor.")
     choices = lists.usage_log_filter_choices(organization=organization)
     return render_page(
@@ -189,7 +190,7 @@ def sessions(request, organization):
         items, next_cursor = lists.session_page(
             organization=organization, cursor=request.GET.get("cursor", ""), limit=SESSION_PAGE_SIZE
         )
-    except lists.CursorError:
+    except keyset.CursorError:
         return HttpResponseBadRequest("Invalid cursor.")
     return _sessions_page(request, organization, items=items, next_cursor=next_cursor)
 

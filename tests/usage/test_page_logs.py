@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from proxy.services import proxy_endpoint_create
 from usage.models import UsageLog
 from usage.records import TokenUsage, UsageRecord
-from usage.reports.lists import cursor_encode
+from codecosts.keyset import cursor_encode
 from usage.services import usage_log_record
 
 pytestmark = pytest.mark.django_db

@@ -1,37 +1,15 @@
 """The log and session lists: filters and keyset paging on (started_at, id), never OFFSET."""
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from accounts.models import Organization
+from codecosts import keyset
 from usage.models import Session, UsageDaily, UsageLog
 from usage.reports.money import Money
 from usage.selectors import USAGE_LOG_LIST_FIELDS, TimeRange, day_end, day_start, usage_log_list
-
-
-class CursorError(ValueError):
-    pass
-
-
-def cursor_encode(started_at: datetime, pk) -> str:
-    raw = f"{started_at.astimezone(UTC).isoformat()}|{pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def cursor_decode(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, pk = raw.split("|", 1)
-        started_at = datetime.fromisoformat(stamp)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise CursorError("invalid cursor") from error
-    if started_at.tzinfo is None or not pk:
-        raise CursorError("invalid cursor")
-    return started_at, pk
 
 
 def keyset_page(queryset: QuerySet, *, cursor: str = "", limit: int = 50):
@@ -41,15 +19,13 @@ def keyset_page(queryset: QuerySet, *, cursor: str = "", limit: int = 50):
     """
     queryset = queryset.order_by("-started_at", "-id")
     if cursor:
-        started_at, pk = cursor_decode(cursor)
-        queryset = queryset.filter(
-            Q(started_at__lt=started_at) | Q(started_at=started_at, id__lt=pk)
-        )
+        started_at, pk = keyset.cursor_decode(cursor)
+        queryset = queryset.filter(keyset.keyset_after("started_at", started_at, pk, descending=True))
     items = list(queryset[: limit + 1])
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
-        next_cursor = cursor_encode(items[-1].started_at, items[-1].pk)
+        next_cursor = keyset.cursor_encode(items[-1].started_at, items[-1].pk)
     return items, next_cursor
 
 
