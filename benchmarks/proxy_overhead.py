@@ -81,7 +81,11 @@ class Processes:
         self.logdir = logdir
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
+    nice = 0
+
     def start(self, name: str, args: list[str], env: dict, cpus: str | None) -> subprocess.Popen:
+        if self.nice:
+            args = ["nice", "-n", str(self.nice), *args]
         if cpus is not None:
             args = ["taskset", "-c", cpus, *args]  # taskset execs: the pid is the program's
         log = open(self.logdir / f"{name}.log", "ab")
@@ -187,18 +191,24 @@ def setup_database(env: dict) -> tuple[str, str, "callable"]:
     return str(endpoint.id), endpoint.slug, count_logs
 
 
-def wait_for_logs(count_logs, expected: int, limit: float = 300.0) -> tuple[int, float]:
-    """Poll until `expected` logs exist, or none arrive for 30 s; (count, seconds waited)."""
+def wait_for_logs(count_logs, expected: int, limit: float = 1800.0) -> tuple[int, float]:
+    """Poll until `expected` logs exist, or none arrive for 30 s, or `limit` s passed (the
+    writes take milliseconds each, so a long run can leave minutes of backlog);
+    (count, seconds waited)."""
     t0 = time.monotonic()
-    last, last_change = -1, t0
+    last, last_change, last_print = -1, t0, t0
     while time.monotonic() - t0 < limit:
         n = count_logs()
         if n >= expected:
             return n, time.monotonic() - t0
+        now = time.monotonic()
         if n != last:
-            last, last_change = n, time.monotonic()
-        elif time.monotonic() - last_change > 30:
+            last, last_change = n, now
+        elif now - last_change > 30:
             break
+        if now - last_print > 30:
+            print(f"  {n}/{expected} written after {now - t0:.0f} s", flush=True)
+            last_print = now
         time.sleep(0.5)
     return count_logs(), time.monotonic() - t0
 
@@ -235,6 +245,19 @@ def wait_quiet(limit: float, threshold: float = 0.15) -> None:
             print(f"machine still busy ({load:.2f} cores); starting anyway", flush=True)
             return
         print(f"waiting for a quiet machine ({load:.2f} cores busy) ...", flush=True)
+
+
+def reference_loop_us(cpus: str | None) -> float:
+    """Best-of-5 time of a fixed pure-Python loop on the proxy's CPU, in microseconds: the
+    machine's speed at that moment (a VM's host can change it by tens of percent)."""
+    code = "import timeit; print(min(timeit.repeat('sum(range(1000))', number=2000, repeat=5)) / 2000 * 1e6)"
+    args = [sys.executable, "-c", code]
+    if cpus is not None:
+        args = ["taskset", "-c", cpus, *args]
+    try:
+        return float(subprocess.run(args, capture_output=True, text=True, timeout=60).stdout)
+    except (ValueError, subprocess.SubprocessError):
+        return float("nan")
 
 
 def git_describe() -> str:
@@ -351,11 +374,21 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=10.0, help="throughput seconds per side (each mode)")
     ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=10,
+                    help="throughput: alternating rounds per side (seconds/rounds each; the VM's speed drifts)")
     ap.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
     ap.add_argument("--worker-live", action="store_true",
                     help="with --redis: let the worker write during the run (default: paused until the run ends)")
     ap.add_argument("--variant", choices=("no-usage", "switch-0.5ms"),
                     help="diagnostic: run a modified proxy (see variant_server.py)")
+    ap.add_argument("--max-noise", type=float, default=0.25, metavar="CORES",
+                    help="re-run a direct/proxied round pair during which other processes used more "
+                    "than this many cores, while the phase has time left (default 0.25)")
+    ap.add_argument("--phase-limit", type=float, default=180.0, metavar="SECONDS",
+                    help="time limit of each phase, re-runs included (default 180)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run every process of the benchmark at this nice level (e.g. -10, as root: "
+                    "other processes on a shared machine then disturb the measurement less)")
     ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                     help="first wait up to this long for other processes to use < 0.15 cores")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
@@ -367,7 +400,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database, profiles)")
     args = ap.parse_args()
     if args.quick:
-        args.requests, args.streams, args.seconds, args.warmup = 300, 20, 2.0, 100
+        args.requests, args.streams, args.seconds, args.warmup, args.rounds = 300, 20, 2.0, 100, 4
         args.profile_seconds = min(args.profile_seconds, 5.0)
 
     ncpu = os.cpu_count() or 1
@@ -376,6 +409,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="codecosts-bench-"))
     procs = Processes(tmp)
+    procs.nice = args.nice
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
@@ -451,13 +485,15 @@ def main() -> int:
             "--worker-pid", str(worker.pid if worker else 0),
             "--requests", str(args.requests), "--streams", str(args.streams), "--delay-ms", str(args.delay_ms),
             "--concurrency", str(args.concurrency), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
+            "--max-noise", str(args.max_noise), "--phase-limit", str(args.phase_limit), "--rounds", str(args.rounds),
         ]
         out = tmp / "results.json"
         proxy_cpu0 = cpu_seconds(proxy.pid)
         worker_cpu0 = cpu_seconds(worker.pid) if worker else 0.0
-        print("running the load client (direct and proxied, alternating) ...", flush=True)
         if args.wait_quiet:
             wait_quiet(args.wait_quiet)
+        ref_before = reference_loop_us(cpu_proxy)
+        print("running the load client (direct and proxied, alternating) ...", flush=True)
         client = procs.start("client", [*client_args, "--out", str(out)], env, cpu_front)
         # The client's own phase limits bound it; this is a backstop.
         if worker and not args.worker_live:
@@ -480,6 +516,7 @@ def main() -> int:
             print(f"waiting for {expected} usage logs ...", flush=True)
             written, waited = wait_for_logs(count_logs, expected)
         proxy_cpu = cpu_seconds(proxy.pid) - proxy_cpu0
+        ref_after = reference_loop_us(cpu_proxy)  # after the drain: CPU 1 is idle again
         extra = {
             "expected": expected,
             "written": written,
@@ -488,6 +525,7 @@ def main() -> int:
             "worker_us": (cpu_seconds(worker.pid) - worker_cpu0) / max(1, expected) * 1e6 if worker else None,
             "rss_mib": (proc_status_kb(proxy.pid, "VmHWM") or 0) / 1024,
             "variant": args.variant,
+            "reference_loop_us": [ref_before, ref_after],
         }
         table, checks = report(results, extra)
 
@@ -500,10 +538,15 @@ def main() -> int:
             f"Codecosts proxy overhead: 1 uvicorn worker (uvloop, httptools), {db}, {mode}"
             + (f"\nDIAGNOSTIC VARIANT {args.variant} (benchmarks/variant_server.py): not the product as shipped" if args.variant else ""),
             f"commit {git_describe()}; Python {platform.python_version()}; {ncpu} CPUs; "
+            + (f"nice {args.nice}; " if args.nice else "")
             + ("proxy pinned to CPU 1, client + upstream" + (" + worker + redis" if worker else "") + " to CPU 0"
                if pin else "no CPU pinning"),
             f"other processes on the machine used {results['others_cores']:.2f} cores on average "
             "during the measured rounds" + ("  (NOISY: numbers may be off)" if results["others_cores"] > 0.15 else ""),
+            f"machine speed: reference Python loop {ref_before:.1f} us before the run, {ref_after:.1f} us after "
+            "(lower is faster; it drifts by tens of percent on this VM, and so do CPU costs)",
+            "round pairs re-run because other processes used > "
+            f"{args.max_noise} cores: " + ", ".join(f"{k} {v}" for k, v in results.get("discarded", {}).items()),
         ]
         errors = {k: v for k, v in results["errors"].items() if v}
         print()
