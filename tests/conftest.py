@@ -13,18 +13,26 @@ def pytest_sessionstart(session):
     if not os.environ.get("CODECOSTS_REQUIRE_SERVICES"):
         return
     from django.conf import settings
-    from django.db import connection
 
     problems = []
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
         problems.append("DATABASE_URL does not point at PostgreSQL")
     else:
+        import psycopg
+
         try:
-            connection.ensure_connection()
-        except Exception as exc:  # noqa: BLE001 - report whatever the driver raised
+            # pytest-django blocks the ORM here, so ask the server directly.
+            psycopg.connect(
+                host=database["HOST"] or "127.0.0.1",
+                port=database["PORT"] or 5432,
+                user=database["USER"],
+                password=database["PASSWORD"] or None,
+                dbname="postgres",
+                connect_timeout=5,
+            ).close()
+        except psycopg.Error as exc:
             problems.append(f"PostgreSQL unreachable: {exc}")
-        finally:
-            connection.close()
     if not settings.REDIS_URL:
         problems.append("REDIS_URL is not set")
     else:
