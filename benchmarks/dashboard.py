@@ -656,7 +656,7 @@ def measure(*, runs: int, warmup: int, explain: bool) -> list[dict]:
 
     from accounts.models import Membership
     from usage.models import UsageDaily, UsageLog
-    from usage.reports.lists import cursor_encode
+    from codecosts.keyset import cursor_encode
 
     busiest = (
         UsageDaily.objects.values("organization")
