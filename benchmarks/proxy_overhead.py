@@ -318,7 +318,9 @@ def report(r: dict, extra: dict) -> tuple[str, list[tuple[bool, str]]]:
         ("proxy CPU per request, c=1 non-streaming (us)", "", f"{cpu_c1:.0f}", ""),
         ("proxy CPU per request, c=32 non-streaming (us)", "", f"{cpu_ns:.0f}", ""),
         ("proxy CPU per request, c=32 streaming (us)", "", f"{cpu_st:.0f}", ""),
-        ("proxy CPU per request, all-in" + ("" if extra.get("worker_us") is not None else " incl. usage writes") + " (us)",
+        ("proxy CPU per request, all-in"
+         + ("" if extra.get("worker_us") is not None or extra.get("variant") == "no-usage" else " incl. usage writes")
+         + " (us)",
          "", f"{extra['allin_us']:.0f}", ""),
     ]
     if extra.get("worker_us") is not None:
