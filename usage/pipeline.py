@@ -25,6 +25,7 @@ from usage.records import UsageRecord, record_from_payload, record_to_payload
 logger = logging.getLogger("codecosts.usage")
 
 BATCH_SIZE = 100
+LINGER_SECONDS = 0.05
 RETRY_SECONDS = 2.0
 
 _queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -71,15 +72,14 @@ def flush(timeout: float = 10.0) -> bool:
 
 def deliver(payloads: list[dict]) -> None:
     """Publish a batch to the usage queue, or write it here when tasks run in-process."""
-    from usage.services import usage_log_record
+    from usage.services import usage_logs_record
     from usage.tasks import usage_log_record_batch
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         from django.db import close_old_connections
 
         close_old_connections()
-        for payload in payloads:
-            usage_log_record(record=record_from_payload(payload))
+        usage_logs_record(records=[record_from_payload(payload) for payload in payloads])
     else:
         usage_log_record_batch.apply_async(args=[payloads], retry=False)
 
@@ -159,6 +159,9 @@ class Shipper(threading.Thread):
             except queue.Empty:
                 item = None
             batch, markers, stop = [], [], False
+            # Linger briefly so a batch carries many records: one publish (or one write)
+            # per batch, whatever the request rate.
+            deadline = time.monotonic() + LINGER_SECONDS
             while item is not None:
                 if item is _STOP:
                     stop = True
@@ -166,10 +169,11 @@ class Shipper(threading.Thread):
                     markers.append(item)
                 else:
                     batch.append(item)
-                if len(batch) >= BATCH_SIZE:
+                remaining = deadline - time.monotonic()
+                if stop or markers or len(batch) >= BATCH_SIZE or remaining <= 0:
                     break
                 try:
-                    item = _queue.get_nowait()
+                    item = _queue.get(timeout=remaining)
                 except queue.Empty:
                     item = None
             if batch:

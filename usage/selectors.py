@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import orjson
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -42,28 +42,38 @@ def session_active(*, organization: Organization, endpoint: ProxyEndpoint | None
     )
 
 
-def session_for_call(*, organization_id, endpoint_id, at: datetime) -> Session | None:
-    """Return the manual session a call made at `at` on `endpoint_id` joins, or None.
-
-    That is a manual session running at `at` (started at or before it, not ended by
-    then): the endpoint's own first, else the organization-wide one; the latest started
-    if two overlap.
-    """
-    scope = Q(endpoint__isnull=True)
-    if endpoint_id is not None:
-        scope |= Q(endpoint_id=endpoint_id)
-    return (
+def manual_sessions_overlapping(*, organization_id, since: datetime, until: datetime) -> list[Session]:
+    """The organization's manual sessions running at some moment between since and until."""
+    return list(
         Session.objects.filter(
-            scope,
-            organization_id=organization_id,
-            source=Session.Source.MANUAL,
-            started_at__lte=at,
+            organization_id=organization_id, source=Session.Source.MANUAL, started_at__lte=until
         )
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at))
-        # An endpoint's own session wins over an organization-wide one.
-        .order_by(F("endpoint_id").asc(nulls_last=True), "-started_at", "-id")
-        .first()
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=since))
+        .order_by("-started_at", "-id")
     )
+
+
+def session_pick(candidates: list[Session], *, endpoint_id, at: datetime) -> Session | None:
+    """Of manual sessions (newest first), the one a call made at `at` on `endpoint_id` joins.
+
+    That is one running at `at` (started at or before it, not ended by then): the
+    endpoint's own first, else the organization-wide one; the latest started if two overlap.
+    """
+    organization_wide = None
+    for session in candidates:
+        if session.started_at > at or (session.ended_at is not None and session.ended_at <= at):
+            continue
+        if session.endpoint_id is None:
+            organization_wide = organization_wide or session
+        elif str(session.endpoint_id) == str(endpoint_id):
+            return session
+    return organization_wide
+
+
+def session_for_call(*, organization_id, endpoint_id, at: datetime) -> Session | None:
+    """Return the manual session a call made at `at` on `endpoint_id` joins, or None."""
+    candidates = manual_sessions_overlapping(organization_id=organization_id, since=at, until=at)
+    return session_pick(candidates, endpoint_id=endpoint_id, at=at)
 
 
 def session_current(

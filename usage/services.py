@@ -18,7 +18,7 @@ from proxy.providers.base import request_info
 from usage.models import Session, UsageDaily, UsageLog, UsageLogBody
 from usage.pricing import cache_savings_compute, cost_compute
 from usage.records import UsageRecord
-from usage.selectors import session_for_call
+from usage.selectors import manual_sessions_overlapping, session_pick
 
 logger = logging.getLogger("codecosts.usage")
 
@@ -28,16 +28,69 @@ def usage_log_record(*, record: UsageRecord) -> UsageLog | None:
 
     The record's bodies arrive zlib-compressed (see usage.records.record_to_payload).
     """
-    existing = UsageLog.objects.filter(id=record.id).first()
-    if existing is not None:
-        return existing
-    if not Organization.objects.filter(id=record.organization_id).exists():
-        logger.warning("usage record %s dropped: organization %s is gone", record.id, record.organization_id)
-        return None
-    endpoint_id = record.endpoint_id
-    if not ProxyEndpoint.objects.filter(id=endpoint_id).exists():
-        endpoint_id = None  # deleted since the call; the log keeps its slug
+    usage_logs_record(records=[record])
+    return UsageLog.objects.filter(id=record.id).first()
 
+
+def usage_logs_record(*, records: list[UsageRecord]) -> int:
+    """Write a batch of usage logs, with their bodies, sessions and daily totals; return
+    how many were new.
+
+    Idempotent per record id: records already written (a retried task, a spool delivered
+    twice) change nothing. A batch costs a handful of queries whatever its size: the
+    existence checks, the session lookups and the totals are done once per batch, per
+    session and per day, not once per call.
+    """
+    records = list({record.id: record for record in records}.values())
+    written = set(
+        str(pk) for pk in UsageLog.objects.filter(id__in=[r.id for r in records]).values_list("id", flat=True)
+    )
+    records = [r for r in records if r.id not in written]
+    if not records:
+        return 0
+    organizations = set(
+        str(pk)
+        for pk in Organization.objects.filter(id__in={r.organization_id for r in records}).values_list(
+            "id", flat=True
+        )
+    )
+    for record in records:
+        if record.organization_id not in organizations:
+            logger.warning("usage record %s dropped: organization %s is gone", record.id, record.organization_id)
+    records = [r for r in records if r.organization_id in organizations]
+    endpoints = set(
+        str(pk)
+        for pk in ProxyEndpoint.objects.filter(id__in={r.endpoint_id for r in records}).values_list(
+            "id", flat=True
+        )
+    )
+    try:
+        with transaction.atomic():
+            sessions = _SessionResolver(records)
+            logs, bodies = [], []
+            for record in records:
+                # A deleted endpoint's calls keep its slug.
+                endpoint_id = record.endpoint_id if record.endpoint_id in endpoints else None
+                log = _log_build(record, endpoint_id=endpoint_id)
+                log.session = sessions.session_for(record, endpoint_id=endpoint_id, started_at=log.started_at)
+                logs.append(log)
+                bodies.append(_body_build(record, log))
+            UsageLog.objects.bulk_create(logs)
+            UsageLogBody.objects.bulk_create(bodies)
+            _sessions_add(logs)
+            _daily_add([(log, record.usage) for log, record in zip(logs, records)])
+    except IntegrityError:
+        if len(records) == 1:
+            # Written meanwhile by a concurrent delivery of the same record.
+            if UsageLog.objects.filter(id=records[0].id).exists():
+                return 0
+            raise
+        # Some record was written meanwhile by another delivery: one by one, each idempotent.
+        return sum(usage_logs_record(records=[record]) for record in records)
+    return len(logs)
+
+
+def _log_build(record: UsageRecord, *, endpoint_id) -> UsageLog:
     _read_request(record)
     usage = record.usage
     started_at = datetime.fromtimestamp(record.started_at, tz=UTC)
@@ -48,70 +101,59 @@ def usage_log_record(*, record: UsageRecord) -> UsageLog | None:
         cost = Decimal(0)  # the provider refused the call: nothing is billed
     else:
         cost = None  # no usage seen: unknown, never a made-up zero
-    try:
-        with transaction.atomic():
-            session = _session_for(record, endpoint_id=endpoint_id, started_at=started_at)
-            log = UsageLog.objects.create(
-                id=record.id,
-                organization_id=record.organization_id,
-                endpoint_id=endpoint_id,
-                endpoint_slug=record.endpoint_slug,
-                session=session,
-                provider=record.provider,
-                path=record.path[:255],
-                request_model=record.request_model[:128],
-                model=model[:128],
-                streamed=record.streamed,
-                status_code=record.status_code,
-                outcome=record.outcome,
-                incomplete=record.incomplete,
-                usage_missing=not usage.seen and cost is None,
-                error_type=usage.error_type[:64],
-                error_message=usage.error_message,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_creation_input_tokens=usage.cache_write_tokens,
-                cache_write_5m_tokens=usage.cache_write_5m_tokens,
-                cache_write_1h_tokens=usage.cache_write_1h_tokens,
-                cache_read_input_tokens=usage.cache_read_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                web_search_requests=usage.web_search_requests,
-                web_fetch_requests=usage.web_fetch_requests,
-                inference_geo=usage.inference_geo[:32],
-                service_tier=usage.service_tier[:32],
-                speed=usage.speed[:32],
-                stop_reason=usage.stop_reason[:64],
-                cost_cents=cost,
-                unpriced=usage.seen and cost is None,
-                started_at=started_at,
-                duration_ms=record.duration_ms,
-                ttfb_ms=record.ttfb_ms,
-                upstream_request_id=record.upstream_request_id,
-                user_agent=record.user_agent,
-                key_hint=record.key_hint,
-                claude_code_session_id=record.claude_code_session_id,
-                session_name=record.session_name,
-            )
-            UsageLogBody.objects.create(
-                log=log,
-                request_body=record.request_body,
-                response_body=record.response_body,
-                request_size=record.request_size,
-                response_size=record.response_size,
-                request_truncated=record.request_truncated,
-                response_truncated=record.response_truncated,
-                response_content_type=record.response_content_type,
-            )
-            if session is not None:
-                _session_add(session, log)
-            _daily_add(log, usage)
-    except IntegrityError:
-        # Written meanwhile by a retried or duplicated delivery.
-        existing = UsageLog.objects.filter(id=record.id).first()
-        if existing is None:
-            raise
-        return existing
-    return log
+    return UsageLog(
+        id=record.id,
+        organization_id=record.organization_id,
+        endpoint_id=endpoint_id,
+        endpoint_slug=record.endpoint_slug,
+        provider=record.provider,
+        path=record.path[:255],
+        request_model=record.request_model[:128],
+        model=model[:128],
+        streamed=record.streamed,
+        status_code=record.status_code,
+        outcome=record.outcome,
+        incomplete=record.incomplete,
+        usage_missing=not usage.seen and cost is None,
+        error_type=usage.error_type[:64],
+        error_message=usage.error_message,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=usage.cache_write_tokens,
+        cache_write_5m_tokens=usage.cache_write_5m_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        cache_read_input_tokens=usage.cache_read_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        web_search_requests=usage.web_search_requests,
+        web_fetch_requests=usage.web_fetch_requests,
+        inference_geo=usage.inference_geo[:32],
+        service_tier=usage.service_tier[:32],
+        speed=usage.speed[:32],
+        stop_reason=usage.stop_reason[:64],
+        cost_cents=cost,
+        unpriced=usage.seen and cost is None,
+        started_at=started_at,
+        duration_ms=record.duration_ms,
+        ttfb_ms=record.ttfb_ms,
+        upstream_request_id=record.upstream_request_id,
+        user_agent=record.user_agent,
+        key_hint=record.key_hint,
+        claude_code_session_id=record.claude_code_session_id,
+        session_name=record.session_name,
+    )
+
+
+def _body_build(record: UsageRecord, log: UsageLog) -> UsageLogBody:
+    return UsageLogBody(
+        log=log,
+        request_body=record.request_body,
+        response_body=record.response_body,
+        request_size=record.request_size,
+        response_size=record.response_size,
+        request_truncated=record.request_truncated,
+        response_truncated=record.response_truncated,
+        response_content_type=record.response_content_type,
+    )
 
 
 _DAILY_SUMS = {
@@ -136,30 +178,35 @@ def _daily_values(log: UsageLog, savings) -> dict:
     return values
 
 
-def _daily_add(log: UsageLog, usage) -> None:
-    """Add one log to its day's totals (an update, or the day's first row)."""
-    savings = (
-        cache_savings_compute(model=log.model, usage=usage, at=log.started_at)
-        if usage.cache_read_tokens
-        else None
-    )
-    values = _daily_values(log, savings)
-    key = {
-        "organization_id": log.organization_id,
-        "day": log.started_at.date(),
-        "endpoint_slug": log.endpoint_slug,
-        "provider": log.provider,
-        "model": log.model,
-    }
-    increments = {field: F(field) + value for field, value in values.items()}
-    if UsageDaily.objects.filter(**key).update(**increments):
-        return
-    try:
-        with transaction.atomic():
-            UsageDaily.objects.create(**key, endpoint_id=log.endpoint_id, **values)
-    except IntegrityError:
-        # Another writer created the day's row first.
-        UsageDaily.objects.filter(**key).update(**increments)
+def _daily_add(logs_and_usage) -> None:
+    """Add logs to their days' totals: one update (or the day's first row) per key."""
+    totals: dict[tuple, dict] = {}
+    endpoints: dict[tuple, object] = {}
+    for log, usage in logs_and_usage:
+        savings = (
+            cache_savings_compute(model=log.model, usage=usage, at=log.started_at)
+            if usage.cache_read_tokens
+            else None
+        )
+        key = (log.organization_id, log.started_at.date(), log.endpoint_slug, log.provider, log.model)
+        values = _daily_values(log, savings)
+        if key in totals:
+            for field, value in values.items():
+                totals[key][field] += value
+        else:
+            totals[key] = values
+            endpoints[key] = log.endpoint_id
+    for key, values in totals.items():
+        lookup = dict(zip(("organization_id", "day", "endpoint_slug", "provider", "model"), key))
+        increments = {field: F(field) + value for field, value in values.items()}
+        if UsageDaily.objects.filter(**lookup).update(**increments):
+            continue
+        try:
+            with transaction.atomic():
+                UsageDaily.objects.create(**lookup, endpoint_id=endpoints[key], **values)
+        except IntegrityError:
+            # Another writer created the day's row first.
+            UsageDaily.objects.filter(**lookup).update(**increments)
 
 
 def usage_daily_rebuild(*, since=None) -> int:
@@ -213,55 +260,90 @@ def _read_request(record: UsageRecord) -> None:
         record.claude_code_session_id = record.claude_code_session_id or info.claude_code_session_id
 
 
-def _session_add(session: Session, log: UsageLog) -> None:
-    Session.objects.filter(pk=session.pk).update(
-        calls=F("calls") + 1,
-        input_tokens=F("input_tokens") + log.input_tokens,
-        output_tokens=F("output_tokens") + log.output_tokens,
-        cache_write_tokens=F("cache_write_tokens") + log.cache_creation_input_tokens,
-        cache_read_tokens=F("cache_read_tokens") + log.cache_read_input_tokens,
-        cost_cents=F("cost_cents") + (log.cost_cents or 0),
-        duration_ms=F("duration_ms") + log.duration_ms,
-        # Logs may be written out of order (retries, a drained spool).
-        last_call_at=Greatest(Coalesce("last_call_at", log.started_at), log.started_at),
-    )
+def _sessions_add(logs: list[UsageLog]) -> None:
+    """Add logs to their sessions' totals: one update per session."""
+    totals: dict = {}
+    for log in logs:
+        if log.session is None:
+            continue
+        total = totals.setdefault(
+            log.session.pk,
+            {"calls": 0, "input": 0, "output": 0, "write": 0, "read": 0, "cost": 0, "ms": 0, "last": log.started_at},
+        )
+        total["calls"] += 1
+        total["input"] += log.input_tokens
+        total["output"] += log.output_tokens
+        total["write"] += log.cache_creation_input_tokens
+        total["read"] += log.cache_read_input_tokens
+        total["cost"] += log.cost_cents or 0
+        total["ms"] += log.duration_ms
+        total["last"] = max(total["last"], log.started_at)
+    for pk, total in totals.items():
+        Session.objects.filter(pk=pk).update(
+            calls=F("calls") + total["calls"],
+            input_tokens=F("input_tokens") + total["input"],
+            output_tokens=F("output_tokens") + total["output"],
+            cache_write_tokens=F("cache_write_tokens") + total["write"],
+            cache_read_tokens=F("cache_read_tokens") + total["read"],
+            cost_cents=F("cost_cents") + total["cost"],
+            duration_ms=F("duration_ms") + total["ms"],
+            # Logs may be written out of order (retries, a drained spool).
+            last_call_at=Greatest(Coalesce("last_call_at", total["last"]), total["last"]),
+        )
 
 
-def _session_for(record: UsageRecord, *, endpoint_id, started_at) -> Session | None:
-    """The session a call joins: its header, else an active manual one, else Claude Code's.
+class _SessionResolver:
+    """The session each call of a batch joins: its header, else a running manual one,
+    else Claude Code's. Looked up once per name, id or organization, not once per call.
 
     Header and Claude Code sessions are created on a call's first use of the name or id,
     per organization (the unique constraint on (organization, source, external_id) makes
     concurrent first calls meet in one row).
     """
-    organization_id = record.organization_id
-    if record.session_name:
-        session, _ = Session.objects.get_or_create(
-            organization_id=organization_id,
-            source=Session.Source.HEADER,
-            external_id=record.session_name,
-            defaults={"name": record.session_name, "started_at": started_at},
-        )
-        return session
-    manual = session_for_call(
-        organization_id=organization_id, endpoint_id=endpoint_id, at=started_at
-    )
-    if manual is not None:
-        return manual
-    if record.claude_code_session_id:
-        session, _ = Session.objects.get_or_create(
-            organization_id=organization_id,
-            source=Session.Source.CLAUDE_CODE,
-            external_id=record.claude_code_session_id,
-            defaults={
-                "name": _first_prompt(record.request_body)
-                or f"Claude Code {timezone.localtime(started_at):%Y-%m-%d %H:%M}",
-                "started_at": started_at,
-                "endpoint_id": endpoint_id,
-            },
-        )
-        return session
-    return None
+
+    def __init__(self, records: list[UsageRecord]):
+        self._named: dict[tuple, Session] = {}
+        self._manual: dict[str, list[Session]] = {}
+        times = [datetime.fromtimestamp(r.started_at, tz=UTC) for r in records]
+        self._earliest, self._latest = min(times), max(times)
+
+    def session_for(self, record: UsageRecord, *, endpoint_id, started_at) -> Session | None:
+        if record.session_name:
+            return self._named_session(
+                record, Session.Source.HEADER, record.session_name, {"name": record.session_name, "started_at": started_at}
+            )
+        manual = self._manual_session(record.organization_id, endpoint_id, started_at)
+        if manual is not None:
+            return manual
+        if record.claude_code_session_id:
+            return self._named_session(
+                record,
+                Session.Source.CLAUDE_CODE,
+                record.claude_code_session_id,
+                {
+                    "name": _first_prompt(record.request_body)
+                    or f"Claude Code {timezone.localtime(started_at):%Y-%m-%d %H:%M}",
+                    "started_at": started_at,
+                    "endpoint_id": endpoint_id,
+                },
+            )
+        return None
+
+    def _named_session(self, record, source, external_id, defaults) -> Session:
+        key = (record.organization_id, source, external_id)
+        if key not in self._named:
+            self._named[key], _ = Session.objects.get_or_create(
+                organization_id=record.organization_id, source=source, external_id=external_id, defaults=defaults
+            )
+        return self._named[key]
+
+    def _manual_session(self, organization_id, endpoint_id, at) -> Session | None:
+        candidates = self._manual.get(organization_id)
+        if candidates is None:
+            candidates = self._manual[organization_id] = manual_sessions_overlapping(
+                organization_id=organization_id, since=self._earliest, until=self._latest
+            )
+        return session_pick(candidates, endpoint_id=endpoint_id, at=at)
 
 
 def _first_prompt(compressed_body: bytes, limit: int = 80) -> str:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from proxy.models import ProxyEndpoint
 from usage.models import Session, UsageDaily, UsageLog, UsageLogBody
 from usage.records import TokenUsage, UsageRecord, record_from_payload, record_to_payload
-from usage.services import session_end, session_start, usage_log_record
+from usage.services import session_end, session_start, usage_log_record, usage_logs_record
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -360,3 +360,36 @@ def test_a_success_without_any_usage_has_no_cost_and_says_so(endpoint):
     log = write(call(endpoint, at=T0, seen=False, tokens=(0,) * 5))
 
     assert (log.cost_cents, log.unpriced, log.usage_missing) == (None, False, True)
+
+
+# --- batches ----------------------------------------------------------------------------
+
+
+def test_a_batch_writes_each_log_once_and_sums_sessions_and_days(org, endpoint, staging, django_assert_max_num_queries):
+    session = session_start(organization=org, name="Sprint", endpoint=None)
+    already = call(endpoint, at=later(1))
+    usage_logs_record(records=[already])
+    batch = [
+        call(endpoint, at=later(2), tokens=(1000, 100, 0, 0, 0)),
+        call(endpoint, at=later(3), tokens=(2000, 200, 0, 0, 0)),
+        call(staging, at=later(4), tokens=(3000, 300, 0, 0, 0)),
+        call(endpoint, at=later(5), session_name="Feature X"),
+        already,  # delivered twice
+    ]
+    batch.append(batch[0])  # twice in the same batch
+
+    # Per batch, session and day; not per call.
+    with django_assert_max_num_queries(20):
+        written = usage_logs_record(records=batch)
+
+    assert written == 4
+    assert UsageLog.objects.filter(organization=org).count() == 5
+    session.refresh_from_db()
+    # The first call and the three of the batch without a header; not "Feature X".
+    assert (session.calls, session.input_tokens, session.output_tokens) == (4, 7000, 700)
+    assert Session.objects.get(organization=org, external_id="Feature X").calls == 1
+    days = {row.endpoint_slug: row for row in UsageDaily.objects.filter(organization=org)}
+    assert (days["production"].calls, days["production"].input_tokens) == (4, 5000)
+    assert (days["staging"].calls, days["staging"].input_tokens) == (1, 3000)
+    # $3/MTok input and $15/MTok output on Sonnet 4.6: 0.45 + 0.45 + 0.9 + 0.45 cents.
+    assert days["production"].cost_cents == Decimal("2.25")
