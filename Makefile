@@ -35,7 +35,7 @@ worker: $(VENV)/.deps
 
 ## bench: the proxy overhead benchmark (see README).
 bench: $(VENV)/.dev-deps
-	SECRET_KEY=$${SECRET_KEY:-bench-only-secret-key} $(PY) benchmarks/proxy_overhead.py
+	SECRET_KEY=$${SECRET_KEY:-bench-only-secret-key} $(PY) benchmarks/proxy_overhead.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var/test-*.sqlite3 .pytest_cache
