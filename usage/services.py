@@ -18,7 +18,7 @@ from proxy.providers.base import request_info
 from usage.models import Session, UsageDaily, UsageLog, UsageLogBody
 from usage.pricing import cache_savings_compute, cost_compute
 from usage.records import UsageRecord
-from usage.selectors import manual_sessions_overlapping, session_pick
+from usage.selectors import manual_sessions_overlapping, session_pick, usage_log_token_usage
 
 logger = logging.getLogger("codecosts.usage")
 
@@ -211,8 +211,6 @@ def _daily_add(logs_and_usage) -> None:
 
 def usage_daily_rebuild(*, since=None) -> int:
     """Recompute the daily totals from the logs (all days, or from `since` on)."""
-    from usage.records import TokenUsage
-
     logs = UsageLog.objects.order_by()
     days = UsageDaily.objects.all()
     if since is not None:
@@ -220,12 +218,7 @@ def usage_daily_rebuild(*, since=None) -> int:
         days = days.filter(day__gte=since)
     rows: dict[tuple, UsageDaily] = {}
     for log in logs.iterator(chunk_size=2000):
-        usage = TokenUsage(
-            model=log.model,
-            input_tokens=log.input_tokens,
-            cache_read_tokens=log.cache_read_input_tokens,
-            inference_geo=log.inference_geo,
-        )
+        usage = usage_log_token_usage(log)
         savings = (
             cache_savings_compute(model=log.model, usage=usage, at=log.started_at)
             if log.cache_read_input_tokens

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from usage.models import COST_FIELD, Session, UsageLog
 from usage.pricing import cost_compute
 from usage.records import TokenUsage
+from usage.selectors import usage_log_token_usage
 from usage.services import usage_daily_rebuild
 
 # What the cost_cents column keeps: exact to 1e-10 cents.
@@ -55,28 +56,6 @@ def _since(value: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _usage_from_log(log: UsageLog) -> TokenUsage:
-    cache_5m, cache_1h = log.cache_write_5m_tokens, log.cache_write_1h_tokens
-    if cache_5m + cache_1h < log.cache_creation_input_tokens:
-        # Only the total was kept: the rest of it is 5-minute writes (Claude Code's rule
-        # when the provider gives no breakdown).
-        cache_5m = log.cache_creation_input_tokens - cache_1h
-    return TokenUsage(
-        model=log.model or log.request_model,
-        input_tokens=log.input_tokens,
-        output_tokens=log.output_tokens,
-        cache_write_5m_tokens=cache_5m,
-        cache_write_1h_tokens=cache_1h,
-        cache_read_tokens=log.cache_read_input_tokens,
-        reasoning_tokens=log.reasoning_tokens,
-        web_search_requests=log.web_search_requests,
-        web_fetch_requests=log.web_fetch_requests,
-        inference_geo=log.inference_geo,
-        service_tier=log.service_tier,
-        speed=log.speed,
-    )
-
-
 def _used_anything(usage: TokenUsage) -> bool:
     return bool(
         usage.input_tokens
@@ -93,7 +72,7 @@ def log_reprice(log: UsageLog) -> tuple[Decimal | None, bool]:
     if log.usage_missing:
         # Nothing to price, and not the table's fault.
         return None, False
-    usage = _usage_from_log(log)
+    usage = usage_log_token_usage(log)
     if log.status_code and log.status_code >= 400 and not _used_anything(usage):
         # The provider refused the call (often for a model it does not know): nothing is
         # billed, as usage.services.usage_log_record records it.
