@@ -337,7 +337,10 @@ async def _pass_through(response, provider: str, deadline: float):
             finally:
                 response.close()
 
-        return StreamingHttpResponse(relay(), status=response.status, headers=headers)
+        streaming = StreamingHttpResponse(relay(), status=response.status, headers=headers)
+        # Frees the upstream connection even if the client left before the stream started.
+        streaming._resource_closers.append(response.close)
+        return streaming
     try:
         body = await _read_capped(response, deadline)
     except (asyncio.TimeoutError, aiohttp.ClientError):
