@@ -215,7 +215,7 @@ class Exchange:
                     request_body=body if len(body) <= limit else body[:limit],
                     request_size=len(body),
                     request_truncated=len(body) > limit,
-                    response_body=b"".join(self.response_parts),
+                    response_body=self.response_parts,
                     response_size=self.response_size,
                     response_truncated=self.response_size > self.response_kept,
                 )

@@ -84,7 +84,9 @@ class UsageRecord:
     session_name: str = ""
     response_content_type: str = ""
     request_body: bytes = b""
-    response_body: bytes = b""
+    # The proxy may hand the kept chunks over as they came (a list): they are joined
+    # off the event loop, when the record is serialised.
+    response_body: bytes | list[bytes] = b""
     request_size: int = 0
     response_size: int = 0
     request_truncated: bool = False
@@ -99,6 +101,8 @@ def record_to_payload(record: UsageRecord) -> dict:
         if f.name == "usage":
             value = value.to_dict()
         elif f.name in _BODY_FIELDS:
+            if isinstance(value, list):
+                value = b"".join(value)
             value = base64.b64encode(zlib.compress(value, 6)).decode("ascii") if value else ""
         payload[f.name] = value
     return payload

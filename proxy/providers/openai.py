@@ -34,6 +34,28 @@ def _openai_error(usage: TokenUsage, error: object) -> None:
         usage.error_type, usage.error_message = error_from(error)
 
 
+def _read_usage(usage: TokenUsage, data: object, input_key: str, output_key: str) -> None:
+    """Read an OpenAI usage object: Chat names its counts prompt_/completion_tokens, the
+    Responses API input_/output_tokens; each has a `<name>_details` breakdown. Input
+    includes the cached tokens, which are split out; output includes reasoning tokens."""
+    if type(data) is not dict:
+        return
+    total = as_int(data.get(input_key))
+    output = as_int(data.get(output_key))
+    if total is None and output is None:
+        return  # not a usage object we can read
+    cached = as_int(as_dict(data.get(f"{input_key}_details")).get("cached_tokens")) or 0
+    if total is not None:
+        usage.input_tokens = max(total - cached, 0)
+    usage.cache_read_tokens = cached
+    if output is not None:
+        usage.output_tokens = output
+    reasoning = as_int(as_dict(data.get(f"{output_key}_details")).get("reasoning_tokens"))
+    if reasoning is not None:
+        usage.reasoning_tokens = reasoning
+    usage.seen = usage.final = True
+
+
 class OpenAIChatMeter(UsageMeter):
     """Meter a `/v1/chat/completions` exchange, streaming or not."""
 
@@ -85,23 +107,7 @@ class OpenAIChatMeter(UsageMeter):
                 if reason:
                     usage.stop_reason = reason
                     break
-        data = obj.get("usage")
-        if type(data) is not dict:
-            return
-        prompt = as_int(data.get("prompt_tokens"))
-        output = as_int(data.get("completion_tokens"))
-        if prompt is None and output is None:
-            return  # not a usage object we can read
-        cached = as_int(as_dict(data.get("prompt_tokens_details")).get("cached_tokens")) or 0
-        if prompt is not None:
-            usage.input_tokens = max(prompt - cached, 0)
-        usage.cache_read_tokens = cached
-        if output is not None:
-            usage.output_tokens = output
-        value = as_int(as_dict(data.get("completion_tokens_details")).get("reasoning_tokens"))
-        if value is not None:
-            usage.reasoning_tokens = value
-        usage.seen = usage.final = True
+        _read_usage(usage, obj.get("usage"), "prompt_tokens", "completion_tokens")
 
 
 class OpenAIResponsesMeter(UsageMeter):
@@ -144,23 +150,7 @@ class OpenAIResponsesMeter(UsageMeter):
         status = as_str(response.get("status"))
         if reason or status:
             usage.stop_reason = reason or status
-        data = response.get("usage")
-        if type(data) is not dict:
-            return
-        total = as_int(data.get("input_tokens"))
-        output = as_int(data.get("output_tokens"))
-        if total is None and output is None:
-            return  # not a usage object we can read
-        cached = as_int(as_dict(data.get("input_tokens_details")).get("cached_tokens")) or 0
-        if total is not None:
-            usage.input_tokens = max(total - cached, 0)
-        usage.cache_read_tokens = cached
-        if output is not None:
-            usage.output_tokens = output
-        value = as_int(as_dict(data.get("output_tokens_details")).get("reasoning_tokens"))
-        if value is not None:
-            usage.reasoning_tokens = value
-        usage.seen = usage.final = True
+        _read_usage(usage, response.get("usage"), "input_tokens", "output_tokens")
 
 
 class OpenAIEmbeddingsMeter(UsageMeter):
