@@ -205,9 +205,11 @@ def test_host_is_loopback(host, loopback):
 
 
 @pytest.fixture
-def local_mode(settings):
+def local_mode(settings, tmp_path):
     settings.LOCAL_ONLY = True
     settings.LOCAL_MODE = True
+    # serve leaves the `codecosts` command its key and URL there: never in the real var/.
+    settings.VAR_DIR = tmp_path
     settings.HOST = "127.0.0.1"
     # A free port: the command checks it can bind before printing anything.
     settings.PORT = free_port()
@@ -222,6 +224,7 @@ def test_serve_prints_the_exact_lines_for_the_shell_and_a_login_link(local_mode,
     serve.serve_prepare(host="127.0.0.1", port=3739, shell="fish", stdout=out)
     text = out.getvalue()
     path = LINK.search(text).group(1)
+    command, activate = serve.cli_command(), serve.activate_command("fish")
     assert LINK.sub("<link>", text) == "\n".join(
         [
             "Codecosts (local mode) on http://127.0.0.1:3739, loopback connections only.",
@@ -237,7 +240,15 @@ def test_serve_prints_the_exact_lines_for_the_shell_and_a_login_link(local_mode,
             "set -x ANTHROPIC_BASE_URL http://127.0.0.1:3739/proxy/local",
             "set -x OPENAI_BASE_URL http://127.0.0.1:3739/proxy/local/openai/v1",
             "",
-            "Dashboard (a one-time login link, valid 15 minutes):",
+            f"Work sessions, from another terminal (after `{activate}`: just `codecosts ...`):",
+            f'  {command} start "Build recommendation engine"',
+            f"  {command} status",
+            f"  {command} end",
+            "",
+            (
+                "Dashboard (a one-time login link, valid 15 minutes; "
+                "`codecosts open` prints a new one):"
+            ),
             "<link>",
             "",
         ]
@@ -346,3 +357,45 @@ def test_it_says_so_when_the_port_is_taken_before_printing_anything(local_mode, 
             call_command("serve", stdout=out)
     assert (uvicorn_calls, out.getvalue()) == ([], "")
     assert not ProxyEndpoint.objects.filter(slug="local").exists()
+
+
+# --- What serve leaves the `codecosts` command under var/ --------------------------------
+
+
+def _mode(path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_serve_leaves_the_cli_a_key_and_its_url_that_only_the_user_can_read(
+    local_mode, db, uvicorn_calls
+):
+    from accounts.selectors import api_key_get_by_raw_key
+
+    call_command("serve", "--shell", "bash", stdout=io.StringIO())
+
+    var = local_mode.VAR_DIR
+    key = (var / "cli-key").read_text().strip()
+    api_key = api_key_get_by_raw_key(raw_key=key)
+    assert api_key.organization == ProxyEndpoint.objects.get(slug="local").organization
+    assert api_key.is_active
+    assert (var / "server-url").read_text() == f"http://127.0.0.1:{local_mode.PORT}\n"
+    assert (_mode(var), _mode(var / "cli-key"), _mode(var / "server-url")) == (0o700, 0o600, 0o600)
+
+
+def test_serve_keeps_a_working_cli_key_and_replaces_a_revoked_one(local_mode, db, uvicorn_calls):
+    from accounts.selectors import api_key_get_by_raw_key
+    from accounts.services import api_key_revoke
+
+    key_file = local_mode.VAR_DIR / "cli-key"
+    call_command("serve", "--shell", "bash", stdout=io.StringIO())
+    first = key_file.read_text()
+    call_command("serve", "--shell", "bash", stdout=io.StringIO())
+    assert key_file.read_text() == first
+
+    api_key_revoke(api_key=api_key_get_by_raw_key(raw_key=first.strip()))
+    call_command("serve", "--shell", "bash", stdout=io.StringIO())
+
+    renewed = key_file.read_text().strip()
+    assert renewed != first.strip()
+    assert api_key_get_by_raw_key(raw_key=renewed).is_active
+    assert _mode(key_file) == 0o600

@@ -1,8 +1,10 @@
 """`manage.py serve`: local mode's server, what `make run` starts after migrating.
 
 It makes sure the `local` endpoint exists, prints the lines that point the user's tools at
-it (in the syntax of their shell) and a dashboard link, then runs uvicorn in this process.
-Nothing slow happens before uvicorn binds: a second `make run` starts in seconds.
+it (in the syntax of their shell), the `codecosts` commands to type next and a dashboard
+link, leaves the `codecosts` command its key and this server's URL under var/
+(proxy/local.py), then runs uvicorn in this process. Nothing slow happens before uvicorn
+binds: a second `make run` starts in seconds.
 """
 
 import importlib.util
@@ -10,10 +12,12 @@ import ipaddress
 import os
 import socket
 import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from codecosts.local_files import var_dir_secure
 from proxy.shell import SHELLS, detect_shell, export_lines, shell_name
 
 
@@ -81,12 +85,36 @@ def dashboard_link(*, base: str) -> str:
     return base + login_link_create(user=user)
 
 
-def serve_prepare(*, host: str, port: int, shell: str, stdout) -> None:
-    """Set up the `local` endpoint and print how to use it; everything serve does but serving."""
+def _beside_python(name: str) -> str:
+    """A file beside this Python (`make run`'s .venv/bin), relative to here when inside it."""
+    path = Path(sys.executable).parent / name
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def cli_command() -> str:
+    """How to type the `codecosts` command installed into this Python's environment."""
+    return _beside_python("codecosts.exe" if os.name == "nt" else "codecosts")
+
+
+def activate_command(shell: str) -> str:
+    """The line that activates this Python's virtual environment in `shell`."""
+    if shell == "powershell":
+        return _beside_python("Activate.ps1")
+    if shell == "cmd":
+        return _beside_python("activate.bat")
+    suffix = {"fish": ".fish", "csh": ".csh"}.get(shell, "")
+    return f"source {_beside_python('activate' + suffix)}"
+
+
+def serve_prepare(*, host: str, port: int, shell: str, stdout):
+    """Set up the `local` endpoint and print how to use it (serve, but serving); return it."""
     from accounts.models import LoginLink
     from proxy.services import local_setup
 
-    local_setup()
+    endpoint = local_setup()
     base = base_url(host, port)
     local_routes = settings.LOCAL_MODE
     if settings.LOCAL_ONLY:
@@ -111,14 +139,25 @@ def serve_prepare(*, host: str, port: int, shell: str, stdout) -> None:
             "Or use the same `local` endpoint at its hosted-style URL:",
             *export_lines(shell, base_url_variables(base, local_routes=False)),
         ]
+    command = cli_command()
+    activate = activate_command(shell)
     minutes = LoginLink.LIFETIME_MINUTES
     out += [
         "",
-        f"Dashboard (a one-time login link, valid {minutes} minutes):",
+        f"Work sessions, from another terminal (after `{activate}`: just `codecosts ...`):",
+        f'  {command} start "Build recommendation engine"',
+        f"  {command} status",
+        f"  {command} end",
+        "",
+        (
+            f"Dashboard (a one-time login link, valid {minutes} minutes; "
+            "`codecosts open` prints a new one):"
+        ),
         dashboard_link(base=base),
         "",
     ]
     stdout.write("\n".join(out))
+    return endpoint
 
 
 def uvicorn_options(*, host: str, port: int) -> dict:
@@ -174,7 +213,13 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}.")
         else:
             shell = shell_name(shell)
-        serve_prepare(host=host, port=port, shell=shell, stdout=self.stdout)
+        from proxy.local import local_cli_key_ensure, local_server_url_write
+
+        endpoint = serve_prepare(host=host, port=port, shell=shell, stdout=self.stdout)
+        var_dir = Path(settings.VAR_DIR)
+        var_dir_secure(var_dir)
+        local_cli_key_ensure(endpoint=endpoint, var_dir=var_dir)
+        local_server_url_write(url=base_url(host, port), var_dir=var_dir)
         self.stdout.flush()
 
         import uvicorn
