@@ -1,13 +1,51 @@
 """Forms of the account pages. They validate input; services do the writes."""
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.forms.utils import ErrorDict
 
 from accounts.services import ORGANIZATION_NAME_MAX_LENGTH
+from accounts.throttles import THROTTLED_MESSAGE
 
 
-class SignupForm(forms.Form):
+class ThrottledFormMixin:
+    """Refuse a bound form, unvalidated, when its view found the sender over a throttle.
+
+    Validating would answer the very question being throttled (is this the password,
+    is this username taken), so nothing is validated: the form has one error.
+    """
+
+    throttled = False
+
+    def full_clean(self):
+        if not (self.is_bound and self.throttled):
+            return super().full_clean()
+        self._errors = ErrorDict(renderer=self.renderer)
+        self.cleaned_data = {}
+        self.add_error(None, forms.ValidationError(THROTTLED_MESSAGE, code="throttled"))
+        return None
+
+
+class _RequestThrottledMixin(ThrottledFormMixin):
+    """Login forms get the request (the admin builds its own); the view marks it throttled."""
+
+    @property
+    def throttled(self) -> bool:
+        return getattr(self.request, "login_throttled", False)
+
+
+class LoginForm(_RequestThrottledMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(_RequestThrottledMixin, AdminAuthenticationForm):
+    pass
+
+
+class SignupForm(ThrottledFormMixin, forms.Form):
     username = forms.CharField(
         max_length=150,
         validators=[UnicodeUsernameValidator()],
@@ -27,8 +65,9 @@ class SignupForm(forms.Form):
         help_text="Optional; defaults to “<username>'s organization”.",
     )
 
-    def __init__(self, *args, invited: bool = False, **kwargs):
+    def __init__(self, *args, invited: bool = False, throttled: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.throttled = throttled
         if invited:
             # The invitation decides the organization.
             del self.fields["organization_name"]

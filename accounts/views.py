@@ -2,7 +2,7 @@
 
 from functools import wraps
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -15,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from accounts.forms import InvitationForm, SignupForm
+from accounts.forms import InvitationForm, LoginForm, SignupForm
 from accounts.models import Invitation, Membership
 from accounts.scoping import SESSION_ORGANIZATION_KEY, get_object_for_user, organization_for_request
 from accounts.selectors import api_key_hash, membership_get, organization_list_for_user
@@ -25,6 +25,13 @@ from accounts.services import (
     invitation_revoke,
     login_link_use,
     user_sign_up,
+)
+from accounts.throttles import (
+    THROTTLED_MESSAGE,
+    THROTTLED_STATUS,
+    link_throttled,
+    login_throttled,
+    signup_throttled,
 )
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -98,7 +105,8 @@ def signup(request):
     if request.user.is_authenticated:
         return redirect("invitation", token=token) if invitation else redirect("dashboard")
 
-    form = SignupForm(request.POST or None, invited=invitation is not None)
+    throttled = request.method == "POST" and signup_throttled(request)
+    form = SignupForm(request.POST or None, invited=invitation is not None, throttled=throttled)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -117,7 +125,7 @@ def signup(request):
                 request.session[SESSION_ORGANIZATION_KEY] = str(invitation.organization_id)
                 messages.success(request, f"Welcome to {invitation.organization.name}.")
             return redirect("dashboard")
-    status = 400 if form.is_bound else 200
+    status = THROTTLED_STATUS if throttled else 400 if form.is_bound else 200
     return render_page(
         request,
         "accounts/signup.html",
@@ -128,10 +136,35 @@ def signup(request):
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        # Counted before the form is validated; LoginForm refuses a throttled attempt
+        # without checking its password.
+        request.login_throttled = login_throttled(request)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if self.request.login_throttled:
+            response.status_code = THROTTLED_STATUS
+        return response
 
 
 login_view = LoginView.as_view()
+
+
+def admin_login(request, extra_context=None):
+    """Django admin's login, behind the same throttle as the login page (same counters).
+
+    codecosts/urls.py routes /admin/login/ here and gives the admin site AdminLoginForm.
+    """
+    request.login_throttled = request.method == "POST" and login_throttled(request)
+    response = admin.site.login(request, extra_context)
+    if request.login_throttled:
+        response.status_code = THROTTLED_STATUS
+    return response
 # POST only (Django's LogoutView refuses GET); redirects to LOGOUT_REDIRECT_URL.
 logout_view = auth_views.LogoutView.as_view()
 
@@ -140,11 +173,19 @@ logout_view = auth_views.LogoutView.as_view()
 @require_safe
 def login_link(request, token: str):
     """Sign in with a one-time link, then go to the dashboard; a spent link gets 410."""
+    if link_throttled(request):
+        return _throttled_page(request)
     user = login_link_use(token=token)
     if user is None:
         return render_page(request, "accounts/login_link_invalid.html", status=410)
     login(request, user, backend=MODEL_BACKEND)
     return redirect("dashboard")
+
+
+def _throttled_page(request):
+    return render_page(
+        request, "accounts/throttled.html", {"message": THROTTLED_MESSAGE}, status=THROTTLED_STATUS
+    )
 
 
 # --- Organizations ----------------------------------------------------------------------
@@ -239,6 +280,8 @@ def invitation_revoke_view(request, organization, invitation_id):
 @require_http_methods(["GET", "HEAD", "POST"])
 def invitation(request, token: str):
     """An invitation link: sign up or log in, then join the organization."""
+    if link_throttled(request):
+        return _throttled_page(request)
     pending = _pending_invitation(token)
     if pending is None:
         return render_page(request, "accounts/invitation_invalid.html", status=410)

@@ -186,6 +186,12 @@ RATE_LIMIT_MESSAGES_PER_MINUTE = env.int("RATE_LIMIT_MESSAGES_PER_MINUTE", defau
 RATE_LIMIT_COUNT_TOKENS_PER_MINUTE = env.int("RATE_LIMIT_COUNT_TOKENS_PER_MINUTE", default=600)
 RATELIMIT_USE_CACHE = "default"
 
+# Sign-in, sign-up and one-time links (accounts/throttles.py): attempts per minute, 0 = off.
+THROTTLE_LOGIN_PER_USERNAME_PER_MINUTE = env.int("THROTTLE_LOGIN_PER_USERNAME_PER_MINUTE", default=10)
+THROTTLE_LOGIN_PER_IP_PER_MINUTE = env.int("THROTTLE_LOGIN_PER_IP_PER_MINUTE", default=30)
+THROTTLE_SIGNUP_PER_IP_PER_MINUTE = env.int("THROTTLE_SIGNUP_PER_IP_PER_MINUTE", default=10)
+THROTTLE_LINKS_PER_IP_PER_MINUTE = env.int("THROTTLE_LINKS_PER_IP_PER_MINUTE", default=30)
+
 # --- Usage pipeline ------------------------------------------------------------------
 # Where records wait, on disk, while the broker is unreachable.
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(VAR_DIR / "spool")))

@@ -3,8 +3,13 @@ from django.contrib import admin
 from django.contrib.staticfiles.views import serve as static_serve
 from django.urls import include, path, re_path
 
+from accounts.forms import AdminLoginForm
+from accounts.views import admin_login
 from codecosts import views
 from proxy import views_settings
+
+# AdminLoginForm refuses an attempt admin_login found over the throttle.
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     # Proxy routes first: codecosts/asgi.py serves these paths through a lean handler.
@@ -12,6 +17,8 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("api/", include("proxy.api_urls")),
     path("api/", include("usage.api_urls")),
+    # Before the admin's own: its login goes through the login page's throttle.
+    path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
     # Pages.
     path("", include("accounts.urls")),

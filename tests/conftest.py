@@ -46,6 +46,45 @@ def pytest_sessionstart(session):
         pytest.exit("CODECOSTS_REQUIRE_SERVICES is set but: " + "; ".join(problems), returncode=3)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit_counters():
+    """Start every test with no rate-limit or throttle counted (they live in the cache).
+
+    Local memory is cleared; on Redis only the counters are deleted, never the database
+    (it may hold a running instance's broker queue).
+    """
+    from django.conf import settings
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    cache = caches[settings.RATELIMIT_USE_CACHE]
+    if isinstance(cache, LocMemCache):
+        cache.clear()
+        return
+    prefix = getattr(settings, "RATELIMIT_CACHE_PREFIX", "rl:")
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=cache.make_key(prefix) + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def one_rate_limit_window(monkeypatch):
+    """Keep every django-ratelimit counter in one fixed window for the whole test.
+
+    Counters reset when a one-minute window ends; a test counting 40 attempts must not
+    straddle that moment.
+    """
+    import time
+
+    from django_ratelimit import core
+
+    ends = {}
+    monkeypatch.setattr(
+        core, "_get_window", lambda value, period: ends.setdefault(period, int(time.time()) + period)
+    )
+
+
 # --- The shared fixture world ------------------------------------------------------
 #
 #   org ("Acme")          owner (role owner), member (role member); owner_key

@@ -127,3 +127,19 @@ def test_accepting_needs_the_csrf_token(invite_path, outsider):
 
     assert client.post(invite_path).status_code == 403
     assert Invitation.objects.get().accepted_at is None
+
+
+def test_invitation_link_visits_are_throttled_per_client_ip(
+    invite_path, outsider, settings, one_rate_limit_window
+):
+    settings.THROTTLE_LINKS_PER_IP_PER_MINUTE = 2
+    guesses = [Client().get(f"/invite/guess-{n}").status_code for n in range(2)]
+    client = Client()
+    client.force_login(outsider)
+
+    response = client.post(invite_path)
+
+    assert guesses == [410, 410]
+    assert response.status_code == 429
+    assert "Too many attempts; try again in a minute." in response.content.decode()
+    assert not Membership.objects.filter(user=outsider, organization__name="Acme").exists()

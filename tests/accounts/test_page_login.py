@@ -99,3 +99,89 @@ def test_the_stylesheet_is_served_without_a_cdn(db):
 
     assert response.status_code == 200
     assert b"--accent" in b"".join(response.streaming_content)
+
+
+# --- Throttle -----------------------------------------------------------------------
+
+THROTTLED = "Too many attempts; try again in a minute."
+
+
+def test_the_right_password_after_40_wrong_ones_does_not_log_in(ada, one_rate_limit_window):
+    client = Client()
+
+    wrong = [
+        client.post("/login", {"username": "ada", "password": f"guess-{n}"}) for n in range(40)
+    ]
+    right = client.post("/login", {"username": "ada", "password": PASSWORD})
+
+    # 10 a minute per username: the 11th attempt on, nothing is checked.
+    assert [r.status_code for r in wrong] == [200] * 10 + [429] * 30
+    assert right.status_code == 429
+    assert SESSION_KEY not in client.session
+    html = right.content.decode()
+    assert f'<ul class="errorlist"><li>{THROTTLED}</li></ul>' in html
+    assert "Please enter a correct username and password" not in html
+    assert 'name="username"' in html
+
+
+def test_the_username_count_ignores_case_and_unicode_spelling(ada, settings, one_rate_limit_window):
+    settings.THROTTLE_LOGIN_PER_USERNAME_PER_MINUTE = 2
+    spellings = ["ada", "ADA", "\uff41\uff44\uff41"]  # the last is fullwidth "ada" (NFKC)
+
+    statuses = [
+        Client().post("/login", {"username": name, "password": "x"}).status_code
+        for name in spellings
+    ]
+
+    assert statuses == [200, 200, 429]
+
+
+def test_one_client_ip_is_throttled_across_usernames(ada, settings, one_rate_limit_window):
+    settings.THROTTLE_LOGIN_PER_IP_PER_MINUTE = 3
+    elsewhere = Client(REMOTE_ADDR="203.0.113.9")
+
+    statuses = [
+        Client().post("/login", {"username": f"user{n}", "password": "x"}).status_code
+        for n in range(4)
+    ]
+    other_ip = elsewhere.post("/login", {"username": "ada", "password": PASSWORD})
+
+    assert statuses == [200, 200, 200, 429]
+    assert other_ip.status_code == 302
+    assert elsewhere.session[SESSION_KEY] == str(ada.pk)
+
+
+def test_another_username_from_another_ip_still_logs_in_while_one_is_throttled(
+    ada, settings, one_rate_limit_window
+):
+    settings.THROTTLE_LOGIN_PER_USERNAME_PER_MINUTE = 1
+    get_user_model().objects.create_user(username="grace", password=PASSWORD)
+    Client().post("/login", {"username": "ada", "password": "x"})
+
+    throttled = Client().post("/login", {"username": "ada", "password": PASSWORD})
+    grace = Client(REMOTE_ADDR="198.51.100.7").post(
+        "/login", {"username": "grace", "password": PASSWORD}
+    )
+
+    assert throttled.status_code == 429
+    assert grace.status_code == 302
+
+
+def test_a_zero_limit_turns_the_throttle_off(ada, settings, one_rate_limit_window):
+    settings.THROTTLE_LOGIN_PER_USERNAME_PER_MINUTE = 0
+    settings.THROTTLE_LOGIN_PER_IP_PER_MINUTE = 0
+
+    statuses = {
+        Client().post("/login", {"username": "ada", "password": "x"}).status_code
+        for _ in range(3)
+    }
+
+    assert statuses == {200}
+
+
+def test_showing_the_login_page_is_not_counted(ada, settings, one_rate_limit_window):
+    settings.THROTTLE_LOGIN_PER_IP_PER_MINUTE = 1
+    for _ in range(3):
+        assert Client().get("/login").status_code == 200
+
+    assert Client().post("/login", {"username": "ada", "password": PASSWORD}).status_code == 302

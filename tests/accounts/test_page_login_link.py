@@ -87,3 +87,20 @@ def test_the_link_is_not_accepted_by_post(owner):
 
     assert response.status_code == 405
     assert LoginLink.objects.get(user=owner).used_at is None
+
+
+def test_link_visits_are_throttled_per_client_ip_even_with_a_valid_link(
+    owner, settings, one_rate_limit_window
+):
+    settings.THROTTLE_LINKS_PER_IP_PER_MINUTE = 3
+    guesses = [Client().get(f"/login/link/guess-{n}").status_code for n in range(3)]
+    client = Client()
+
+    response = client.get(login_link_create(user=owner))
+
+    assert guesses == [410, 410, 410]
+    assert response.status_code == 429
+    assert "Too many attempts; try again in a minute." in response.content.decode()
+    assert SESSION_KEY not in client.session
+    assert LoginLink.objects.get(user=owner).used_at is None
+    assert Client(REMOTE_ADDR="203.0.113.5").get(login_link_create(user=owner)).status_code == 302

@@ -98,3 +98,33 @@ def test_a_signed_in_user_is_sent_to_the_dashboard(owner):
 
     assert response.status_code == 302
     assert response["Location"] == "/"
+
+
+# --- Throttle -----------------------------------------------------------------------
+
+
+def test_sign_ups_are_throttled_per_client_ip_without_checking_the_form(
+    db, settings, one_rate_limit_window
+):
+    settings.THROTTLE_SIGNUP_PER_IP_PER_MINUTE = 2
+    get_user_model().objects.create_user(username="taken")
+    attempts = [
+        Client().post("/signup", {**GOOD, "username": name, "email": f"{name}@example.com"})
+        for name in ("taken", "grace")
+    ]
+
+    throttled = Client().post("/signup", {**GOOD, "username": "taken"})
+    elsewhere = Client(REMOTE_ADDR="203.0.113.5").post("/signup", GOOD)
+
+    assert [r.status_code for r in attempts] == [400, 302]
+    assert throttled.status_code == 429
+    html = throttled.content.decode()
+    assert '<ul class="errorlist"><li>Too many attempts; try again in a minute.</li></ul>' in html
+    # Nothing was validated: a throttled request cannot ask whether a username is taken.
+    assert "already exists" not in html
+    assert elsewhere.status_code == 302
+    assert set(get_user_model().objects.values_list("username", flat=True)) == {
+        "taken",
+        "grace",
+        "ada",
+    }
