@@ -38,15 +38,25 @@ class Membership(models.Model):
 
 
 class ApiKey(models.Model):
-    """A bearer key for the REST API. Only a SHA-256 digest of the key is stored."""
+    """A Codecosts key. Only a SHA-256 digest of the key is stored.
+
+    A `full` key manages its organization through the REST API (as its owner) and may be
+    sent on proxied calls; a `proxy` key, the kind handed to a developer, is only good as
+    `x-codecosts-key` on proxied calls.
+    """
 
     PREFIX = "cc_"
+
+    class Scope(models.TextChoices):
+        FULL = "full", "Full (REST API and proxy)"
+        PROXY = "proxy", "Proxy calls only"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"
     )
     name = models.CharField(max_length=100, blank=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.FULL)
     # The first characters of the key, shown in lists so a user can tell keys apart.
     display_prefix = models.CharField(max_length=16)
     key_hash = models.CharField(max_length=64, unique=True)

@@ -13,6 +13,15 @@ from accounts.models import ApiKey, Membership, Organization
 API_KEY_RE = re.compile(r"^cc_[A-Za-z0-9_-]{32,128}$")
 
 
+# The shared-cache key under which the proxy keeps a key lookup by digest (or its
+# absence); revoking a key deletes it (accounts.services.api_key_revoke).
+API_KEY_CACHE_KEY = "proxy-key:v1:{digest}"
+
+
+def api_key_cache_key(*, digest: str) -> str:
+    return API_KEY_CACHE_KEY.format(digest=digest)
+
+
 def api_key_hash(raw_key: str) -> str:
     """Return the SHA-256 hex digest under which a raw key is stored."""
     return hashlib.sha256(raw_key.encode()).hexdigest()

@@ -6,6 +6,7 @@ import smtplib
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -13,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiKey, Invitation, LoginLink, Membership, Organization
-from accounts.selectors import api_key_hash, membership_get
+from accounts.selectors import api_key_cache_key, api_key_hash, membership_get
 
 logger = logging.getLogger(__name__)
 
@@ -52,16 +53,25 @@ def membership_create(
 
 
 def api_key_create(
-    *, organization: Organization, name: str = "", created_by=None
+    *,
+    organization: Organization,
+    name: str = "",
+    created_by=None,
+    scope: str = ApiKey.Scope.FULL,
 ) -> tuple[ApiKey, str]:
     """Create an API key; return it with the raw key, which exists nowhere else.
 
     Only the SHA-256 digest and the first few characters are stored: show the raw
     key to its owner once, then drop it.
     """
+    if scope not in ApiKey.Scope.values:
+        raise ValidationError(
+            {"scope": ValidationError(f"scope must be one of {', '.join(ApiKey.Scope.values)}", code="invalid")}
+        )
     raw_key = ApiKey.PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         organization=organization,
+        scope=scope,
         name=(name or "").strip()[:100],
         display_prefix=raw_key[:API_KEY_DISPLAY_PREFIX_LENGTH],
         key_hash=api_key_hash(raw_key),
@@ -71,11 +81,18 @@ def api_key_create(
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
-    """Revoke the key from now on; revoking twice keeps the first time."""
+    """Revoke the key from now on; revoking twice keeps the first time.
+
+    The proxy's shared-cache entry for the key goes once the revocation commits; a
+    process that looked the key up keeps it for at most PROXY_ENDPOINT_CACHE_SECONDS.
+    """
     if api_key.revoked_at is None:
         now = timezone.now()
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now)
         api_key.refresh_from_db(fields=["revoked_at"])
+        digest = api_key.key_hash
+        # robust: a cache outage must not undo a committed revocation as a 500.
+        transaction.on_commit(lambda: cache.delete(api_key_cache_key(digest=digest)), robust=True)
     return api_key
 
 

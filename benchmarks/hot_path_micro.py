@@ -47,7 +47,7 @@ from fake_upstream import COMMON_HEADERS, MESSAGE  # noqa: E402
 from load_client import HEADERS, request_body  # noqa: E402
 from proxy import upstream, views  # noqa: E402
 from proxy.asgi import ProxyASGIHandler  # noqa: E402
-from proxy.endpoint_cache import EndpointRef, _local, endpoint_for_slug  # noqa: E402
+from proxy.lookups import EndpointRef, _endpoints, endpoint_for_slug  # noqa: E402
 from proxy.providers.base import meter_for, request_info  # noqa: E402
 from usage import pipeline  # noqa: E402
 from usage.records import record_to_payload  # noqa: E402
@@ -76,7 +76,7 @@ UPSTREAM_HEADERS = CIMultiDictProxy(
         + [tuple(line.split(": ", 1)) for line in COMMON_HEADERS.decode().strip().split("\r\n")]
     )
 )
-ENDPOINT = EndpointRef(str(uuid.uuid4()), str(uuid.uuid4()), SLUG, None)
+ENDPOINT = EndpointRef(str(uuid.uuid4()), str(uuid.uuid4()), SLUG, None, False)
 
 
 def per_call(fn, number: int = 5000, repeat: int = 7) -> float:
@@ -161,7 +161,7 @@ def main() -> None:
     async def async_steps():
         import time
 
-        _local[SLUG] = (time.monotonic() + 1e9, ENDPOINT)
+        _endpoints.local[SLUG] = (time.monotonic() + 1e9, ENDPOINT)
         n = 5000
         t0 = time.perf_counter()
         for _ in range(n):

@@ -173,6 +173,10 @@ ANTHROPIC_UPSTREAM_URL = env("ANTHROPIC_UPSTREAM_URL", default="https://api.anth
 OPENAI_UPSTREAM_URL = env("OPENAI_UPSTREAM_URL", default="https://api.openai.com").rstrip("/")
 PROXY_MAX_REQUEST_BYTES = env.int("PROXY_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)
 PROXY_MAX_RESPONSE_BYTES = env.int("PROXY_MAX_RESPONSE_BYTES", default=10 * 1024 * 1024)
+# Request headers beyond these get 431 from the proxy itself (Claude Code sends about 20,
+# some 2 KB in all; Node's own server refuses more than 16 KB).
+PROXY_MAX_REQUEST_HEADERS = env.int("PROXY_MAX_REQUEST_HEADERS", default=128)
+PROXY_MAX_REQUEST_HEADER_BYTES = env.int("PROXY_MAX_REQUEST_HEADER_BYTES", default=64 * 1024)
 PROXY_CONNECT_TIMEOUT = env.float("PROXY_CONNECT_TIMEOUT", default=10.0)
 PROXY_READ_TIMEOUT = env.float("PROXY_READ_TIMEOUT", default=30.0)
 PROXY_TOTAL_TIMEOUT = env.float("PROXY_TOTAL_TIMEOUT", default=600.0)

@@ -12,15 +12,20 @@ import io
 import ipaddress
 from contextlib import closing
 
+import orjson
+
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.exceptions import RequestAborted
+from django.http import HttpResponse
 from django.urls import set_script_prefix
 
 from proxy import errors
+from proxy.paths import PathRefused, canonical_path, query_is_clean
 
 PROXY_PATH_PREFIXES = ("/proxy/",)
+_NOT_LOOPBACK = "Codecosts runs in local-only mode and accepts loopback connections only."
 LOCAL_PATH_PREFIXES = ("/anthropic/", "/openai/")
 
 
@@ -39,7 +44,14 @@ class ProxyASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     async def handle(self, scope, receive, send):
-        provider = errors.provider_for_path(scope["path"])
+        path, refused = _admit(scope)
+        if refused is not None:
+            await self.send_response(refused, send)
+            return
+        if path != scope["path"]:
+            # Django routes on `path`: from here on only the canonical one exists.
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        provider = errors.provider_for_path(path)
         try:
             body = await self.read_body_capped(scope, receive)
         except RequestAborted:
@@ -103,6 +115,34 @@ class ProxyASGIHandler(ASGIHandler):
         return io.BytesIO(b"".join(parts) if len(parts) != 1 else parts[0])
 
 
+def _admit(scope) -> tuple[str, HttpResponse | None]:
+    """The request's canonical path, or the provider-shaped error that refuses it.
+
+    Refused before routing: a path that is not canonical (400, see proxy.paths), a query
+    that is not printable ASCII (400), and request headers beyond the proxy's caps (431,
+    answered here rather than forwarding megabytes of headers to the provider).
+    """
+    try:
+        path = canonical_path(scope.get("raw_path") or scope["path"].encode())
+    except PathRefused as refused:
+        return "", _refuse(scope, 400, f"Invalid request path: {refused}.")
+    if not query_is_clean(scope.get("query_string", b"")):
+        return "", _refuse(scope, 400, "Invalid query string: it may contain only printable ASCII.")
+    headers = scope["headers"]
+    limit = settings.PROXY_MAX_REQUEST_HEADERS
+    if len(headers) > limit:
+        return "", _refuse(scope, 431, f"Too many request headers: at most {limit} are accepted.")
+    limit = settings.PROXY_MAX_REQUEST_HEADER_BYTES
+    # Counted as on the wire: "name: value\r\n".
+    if sum(len(name) + len(value) for name, value in headers) + 4 * len(headers) > limit:
+        return "", _refuse(scope, 431, f"Request headers too large: at most {limit} bytes in all.")
+    return path, None
+
+
+def _refuse(scope, status: int, message: str) -> HttpResponse:
+    return errors.error_response(errors.provider_for_path(scope["path"]), status, message)
+
+
 def _is_loopback(scope) -> bool:
     client = scope.get("client")
     if not client:
@@ -117,8 +157,53 @@ def _is_loopback(scope) -> bool:
     return (mapped or address).is_loopback
 
 
-async def _forbidden(send):
-    body = b'{"error": "Codecosts runs in local-only mode and accepts loopback connections only."}'
+def _is_loopback_host(authority: bytes) -> bool:
+    """Whether a Host (or Origin authority) names this machine: localhost or a loopback IP."""
+    host = authority.lower()
+    if host.startswith(b"["):
+        name, bracket, port = host[1:].partition(b"]")
+        if not bracket or (port and not (port[:1] == b":" and port[1:].isdigit())):
+            return False
+    else:
+        name, _, port = host.partition(b":")
+        if port and not port.isdigit():
+            return False
+    if name == b"localhost" or name.endswith(b".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.decode("ascii")).is_loopback
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def _browser_refusal(scope) -> str | None:
+    """Why a loopback-only server refuses this request as coming from a web page, or None.
+
+    Loopback peers are not enough on a laptop: any page in the user's browser can send
+    simple cross-site POSTs to 127.0.0.1, and DNS rebinding lets a page read the answers
+    under its own host name. So the Host must be a loopback name, and a request the
+    browser marks as cross-site (an Origin that is not loopback, or
+    Sec-Fetch-Site: cross-site) is refused. SDKs, curl and Claude Code send neither header.
+    """
+    for name, value in scope["headers"]:
+        if name == b"host":
+            if not _is_loopback_host(value):
+                return "Codecosts runs in local-only mode: the Host must be localhost or a loopback address."
+        elif name == b"origin":
+            scheme, sep, authority = value.partition(b"://")
+            if not sep or scheme not in (b"http", b"https") or not _is_loopback_host(authority):
+                return "Codecosts runs in local-only mode and refuses requests from other web sites."
+        elif name == b"sec-fetch-site" and value == b"cross-site":
+            return "Codecosts runs in local-only mode and refuses requests from other web sites."
+    return None
+
+
+async def _forbidden(scope, send, message: str, proxied: bool):
+    """403 in the caller's terms: the provider's error shape on proxy routes, else the API's."""
+    if proxied:
+        body = errors.error_body(errors.provider_for_path(scope["path"]), 403, message)
+    else:
+        body = orjson.dumps({"error": {"type": "permission_error", "message": message, "code": "local_only"}})
     await send(
         {
             "type": "http.response.start",
@@ -155,12 +240,19 @@ def build_application(django_application):
         if kind == "lifespan":
             await _lifespan(receive, send)
             return
-        # Judged from the socket peer only, never from X-Forwarded-For.
-        if local_only and not _is_loopback(scope):
-            if kind == "http":
-                await _forbidden(send)
-            return
-        if kind == "http" and scope["path"].startswith(proxy_prefixes):
+        proxied = kind == "http" and (
+            scope["path"].startswith(proxy_prefixes) or scope["path"] == "/proxy"
+        )
+        if local_only:
+            # Judged from the socket peer only, never from X-Forwarded-For.
+            if not _is_loopback(scope):
+                if kind == "http":
+                    await _forbidden(scope, send, _NOT_LOOPBACK, proxied)
+                return
+            if kind == "http" and (refusal := _browser_refusal(scope)) is not None:
+                await _forbidden(scope, send, refusal, proxied)
+                return
+        if proxied:
             await proxy_application(scope, receive, send)
         else:
             await django_application(scope, receive, send)

@@ -4,6 +4,7 @@ SDKs then raise their usual typed errors (anthropic.RateLimitError, openai.NotFo
 """
 
 import orjson
+from django.conf import settings
 from django.http import HttpResponse
 
 ANTHROPIC = "anthropic"
@@ -15,8 +16,10 @@ _ANTHROPIC_TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "request_too_large",
     429: "rate_limit_error",
+    431: "invalid_request_error",
     500: "api_error",
     502: "api_error",
     503: "overloaded_error",
@@ -28,13 +31,22 @@ _OPENAI_TYPES = {
     401: "invalid_request_error",
     403: "invalid_request_error",
     404: "invalid_request_error",
+    405: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
+    431: "invalid_request_error",
     500: "server_error",
     502: "server_error",
     503: "server_error",
     504: "server_error",
 }
+
+
+def is_proxy_path(path: str) -> bool:
+    """Whether a path is a proxy route, whose every answer is in the provider's shape."""
+    return path.startswith("/proxy/") or path == "/proxy" or (
+        settings.LOCAL_MODE and path.startswith(("/anthropic", "/openai"))
+    )
 
 
 def provider_for_path(path: str) -> str:

@@ -5,8 +5,20 @@ from django.db import models
 from accounts.models import Organization
 
 
+class LiveEndpointManager(models.Manager):
+    """Endpoints that are not deleted: what every read and the proxy see."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class ProxyEndpoint(models.Model):
-    """A named entry point (`/proxy/<slug>`) whose traffic is logged to one organization."""
+    """A named entry point (`/proxy/<slug>`) whose traffic is logged to one organization.
+
+    Deleting one keeps its row as a tombstone (`deleted_at`): a slug is in clients'
+    configuration, and were it free again, another organization could claim it and
+    receive the old clients' prompts. `objects` sees live endpoints only.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
@@ -16,9 +28,16 @@ class ProxyEndpoint(models.Model):
     slug = models.SlugField(max_length=63, unique=True)
     # Requests per minute on messages; null: RATE_LIMIT_MESSAGES_PER_MINUTE.
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # Proxied calls must carry one of the organization's keys in x-codecosts-key.
+    require_key = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LiveEndpointManager()
+    all_objects = models.Manager()
 
     class Meta:
+        base_manager_name = "all_objects"
         indexes = [models.Index(fields=["organization", "created_at", "id"])]
 
     def __str__(self):

@@ -7,8 +7,9 @@ from accounts.models import Organization
 from proxy.models import ProxyEndpoint
 
 # The shared-cache key under which the proxy keeps an endpoint lookup (or its absence).
-# Every endpoint write deletes it; see proxy.services.
-ENDPOINT_CACHE_KEY = "proxy-endpoint:{slug}"
+# Every endpoint write deletes it; see proxy.services. The version changes with the
+# cached tuple's shape, so processes of two releases never read each other's entries.
+ENDPOINT_CACHE_KEY = "proxy-endpoint:v2:{slug}"
 
 
 def proxy_endpoint_cache_key(*, slug: str) -> str:
@@ -16,13 +17,13 @@ def proxy_endpoint_cache_key(*, slug: str) -> str:
 
 
 def proxy_endpoint_list(*, organization: Organization) -> QuerySet[ProxyEndpoint]:
-    """The organization's endpoints, oldest first."""
+    """The organization's live endpoints, oldest first."""
     return ProxyEndpoint.objects.filter(organization=organization).order_by("created_at", "id")
 
 
 def proxy_endpoint_slug_taken(*, slug: str) -> bool:
-    """Whether any organization has an endpoint with this slug (slugs are global)."""
-    return ProxyEndpoint.objects.filter(slug=slug).exists()
+    """Whether any organization has, or had, an endpoint with this slug (slugs are global)."""
+    return ProxyEndpoint.all_objects.filter(slug=slug).exists()
 
 
 def proxy_endpoint_url(*, endpoint: ProxyEndpoint, request=None) -> str:

@@ -11,7 +11,7 @@ class ProxyEndpointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ProxyEndpoint
-        fields = ["id", "name", "slug", "url", "created_at", "rate_limit_per_minute"]
+        fields = ["id", "name", "slug", "url", "created_at", "rate_limit_per_minute", "require_key"]
         read_only_fields = fields
 
     def get_url(self, endpoint: ProxyEndpoint) -> str:
@@ -25,6 +25,8 @@ class ProxyEndpointCreateInputSerializer(serializers.Serializer):
         required=False, allow_null=True, allow_blank=True, trim_whitespace=False
     )
     rate_limit_per_minute = serializers.IntegerField(required=False, allow_null=True)
+    # Omitted: locked in hosted mode, open in local mode (proxy.services).
+    require_key = serializers.BooleanField(required=False)
 
 
 class ProxyEndpointUpdateInputSerializer(serializers.Serializer):
@@ -33,3 +35,4 @@ class ProxyEndpointUpdateInputSerializer(serializers.Serializer):
         required=False, allow_null=True, allow_blank=True, trim_whitespace=False
     )
     rate_limit_per_minute = serializers.IntegerField(required=False, allow_null=True)
+    require_key = serializers.BooleanField(required=False)

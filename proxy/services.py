@@ -1,7 +1,8 @@
 """Writes for proxy endpoints.
 
 Slugs are global (they are the URL), lowercase letters, digits and hyphens, 1–63
-characters, starting and ending with a letter or digit. Every write deletes the
+characters, starting and ending with a letter or digit, and never reassigned: a deleted
+endpoint stays as a tombstone whose slug only its own organization may take again. Every write deletes the
 endpoint's shared-cache entry once the transaction commits, so the proxy sees a new,
 changed or deleted endpoint without waiting for the entry to expire (creation matters
 too: the proxy caches "no such slug" for a few seconds).
@@ -14,9 +15,11 @@ import secrets
 import string
 from typing import Literal
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Organization
@@ -106,6 +109,14 @@ def _clean_rate_limit(value) -> int | None:
     return value
 
 
+def _clean_require_key(value) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(
+            {"require_key": ValidationError("require_key must be true or false", code="invalid")}
+        )
+    return value
+
+
 def _invalidate_on_commit(slug: str) -> None:
     def invalidate():
         cache.delete(proxy_endpoint_cache_key(slug=slug))
@@ -115,52 +126,71 @@ def _invalidate_on_commit(slug: str) -> None:
     transaction.on_commit(invalidate, robust=True)
 
 
-def _insert(
-    *, organization: Organization, name: str, slug: str, rate_limit
-) -> ProxyEndpoint | None:
+def _insert(*, slug: str, **fields) -> ProxyEndpoint | None:
     """Insert, or return None if the slug was taken meanwhile (unique constraint)."""
     try:
         with transaction.atomic():
-            return ProxyEndpoint.objects.create(
-                organization=organization, name=name, slug=slug, rate_limit_per_minute=rate_limit
-            )
+            return ProxyEndpoint.objects.create(slug=slug, **fields)
     except IntegrityError:
         if proxy_endpoint_slug_taken(slug=slug):
             return None
         raise
 
 
+def _revive(*, organization: Organization, slug: str, **fields) -> ProxyEndpoint | None:
+    """Bring back the organization's own deleted endpoint with this slug, if there is one."""
+    tombstone = (
+        ProxyEndpoint.all_objects.select_for_update()
+        .filter(slug=slug, organization=organization, deleted_at__isnull=False)
+        .first()
+    )
+    if tombstone is None:
+        return None
+    for name, value in fields.items():
+        setattr(tombstone, name, value)
+    tombstone.deleted_at = None
+    tombstone.save(update_fields=[*fields, "deleted_at"])
+    return tombstone
+
+
+@transaction.atomic
 def proxy_endpoint_create(
     *,
     organization: Organization,
     name: str,
     slug: str | None = None,
     rate_limit_per_minute: int | None = None,
+    require_key: bool | None = None,
 ) -> ProxyEndpoint:
-    """Create an endpoint; without `slug`, derive a free one from the name."""
-    name = _clean_name(name)
-    rate_limit_per_minute = _clean_rate_limit(rate_limit_per_minute)
+    """Create an endpoint; without `slug`, derive a free one from the name.
+
+    `require_key` defaults to true in hosted mode and false in local mode, where the
+    proxy answers loopback only and the user is its one caller. An explicit slug of one
+    of the organization's own deleted endpoints brings that endpoint back; another
+    organization's, deleted or not, is taken.
+    """
+    fields = {
+        "organization": organization,
+        "name": _clean_name(name),
+        "rate_limit_per_minute": _clean_rate_limit(rate_limit_per_minute),
+        "require_key": (
+            not settings.LOCAL_MODE if require_key is None else _clean_require_key(require_key)
+        ),
+    }
     if slug is not None:
         proxy_endpoint_validate_slug(slug)
-        endpoint = None
-        if not proxy_endpoint_slug_taken(slug=slug):
-            endpoint = _insert(
-                organization=organization, name=name, slug=slug, rate_limit=rate_limit_per_minute
-            )
+        endpoint = _revive(slug=slug, **fields)
+        if endpoint is None and not proxy_endpoint_slug_taken(slug=slug):
+            endpoint = _insert(slug=slug, **fields)
         if endpoint is None:
             raise _slug_error("slug already taken", "slug_taken")
     else:
-        base = proxy_endpoint_slug_from_name(name)
+        base = proxy_endpoint_slug_from_name(fields["name"])
         candidate = base
         for _ in range(SLUG_ATTEMPTS):
             endpoint = None
             if not proxy_endpoint_slug_taken(slug=candidate):
-                endpoint = _insert(
-                    organization=organization,
-                    name=name,
-                    slug=candidate,
-                    rate_limit=rate_limit_per_minute,
-                )
+                endpoint = _insert(slug=candidate, **fields)
             if endpoint is not None:
                 break
             candidate = _with_suffix(base)
@@ -175,9 +205,10 @@ def proxy_endpoint_update(
     endpoint: ProxyEndpoint,
     name: str | Literal[Unset.UNSET] = UNSET,
     rate_limit_per_minute: int | None | Literal[Unset.UNSET] = UNSET,
+    require_key: bool | Literal[Unset.UNSET] = UNSET,
     slug: str | None | Literal[Unset.UNSET] = UNSET,
 ) -> ProxyEndpoint:
-    """Change an endpoint's name or rate limit. The slug is fixed: it is in clients' URLs."""
+    """Change an endpoint's name, rate limit or lock. The slug is fixed: it is in clients' URLs."""
     if slug is not UNSET and slug != endpoint.slug:
         raise _slug_error(
             "slug cannot be changed; create a new endpoint for a new URL", "slug_immutable"
@@ -189,6 +220,9 @@ def proxy_endpoint_update(
     if rate_limit_per_minute is not UNSET:
         endpoint.rate_limit_per_minute = _clean_rate_limit(rate_limit_per_minute)
         changed.append("rate_limit_per_minute")
+    if require_key is not UNSET:
+        endpoint.require_key = _clean_require_key(require_key)
+        changed.append("require_key")
     if changed:
         endpoint.save(update_fields=changed)
         _invalidate_on_commit(endpoint.slug)
@@ -196,10 +230,14 @@ def proxy_endpoint_update(
 
 
 def proxy_endpoint_delete(*, endpoint: ProxyEndpoint) -> None:
-    """Delete an endpoint; its slug becomes free. Past usage logs keep `endpoint_slug`."""
-    slug = endpoint.slug
-    endpoint.delete()
-    _invalidate_on_commit(slug)
+    """Delete an endpoint, keeping its tombstone: the slug is never another organization's.
+
+    Proxied calls to it get 404 from then on; its usage logs stay where they are.
+    """
+    if endpoint.deleted_at is None:
+        endpoint.deleted_at = timezone.now()
+        endpoint.save(update_fields=["deleted_at"])
+    _invalidate_on_commit(endpoint.slug)
 
 
 LOCAL_SLUG = "local"
@@ -217,10 +255,19 @@ def local_setup() -> ProxyEndpoint:
 
     from accounts.models import Membership
 
-    endpoint = ProxyEndpoint.objects.select_related("organization").filter(slug=LOCAL_SLUG).first()
+    endpoint = (
+        ProxyEndpoint.all_objects.select_related("organization").filter(slug=LOCAL_SLUG).first()
+    )
     if endpoint is None:
         organization = Organization.objects.create(name="Local")
-        endpoint = ProxyEndpoint.objects.create(organization=organization, name="Local", slug=LOCAL_SLUG)
+        # Unlocked: the local proxy answers loopback only; its user is its one caller.
+        endpoint = ProxyEndpoint.objects.create(
+            organization=organization, name="Local", slug=LOCAL_SLUG, require_key=False
+        )
+        _invalidate_on_commit(LOCAL_SLUG)
+    elif endpoint.deleted_at is not None:
+        endpoint.deleted_at = None
+        endpoint.save(update_fields=["deleted_at"])
         _invalidate_on_commit(LOCAL_SLUG)
     user, created = get_user_model().objects.get_or_create(username=LOCAL_USERNAME)
     if created:

@@ -14,6 +14,9 @@ urlpatterns = [
     re_path(rf"^proxy/{_SLUG}/openai/(?P<rest>v1/.*)$", views.proxy, {"provider": OPENAI}),
     re_path(rf"^proxy/{_SLUG}/(?P<rest>v1/.*)$", views.proxy, {"provider": ANTHROPIC}),
     re_path(rf"^proxy/{_SLUG}/(?P<path>.*)$", views.proxy_root),
+    # Anything else under /proxy/ (an uppercase, Unicode or over-long slug...): the
+    # provider's 404, never Django's HTML page.
+    re_path(r"^proxy(?:/.*)?$", views.proxy_unknown),
 ]
 
 if settings.LOCAL_MODE:

@@ -11,19 +11,22 @@ import time
 import uuid
 
 import aiohttp
+import yarl
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django_ratelimit.core import get_usage
 
+from accounts.selectors import api_key_hash, api_key_is_well_formed
 from proxy import errors, upstream
-from proxy.endpoint_cache import EndpointRef, endpoint_for_slug
+from proxy.lookups import EndpointRef, KeyRef, endpoint_for_slug, key_for_digest
 from proxy.providers.base import meter_for
 from usage import pipeline
 from usage.records import UsageRecord
 
-# Request headers never forwarded: hop-by-hop ones, those the client library or the proxy
-# must set for the new connection, cookies, forwarding metadata and Codecosts' own.
+# Request headers never forwarded: hop-by-hop ones (and any the Connection header names,
+# RFC 9110 §7.6.1), those the client library or the proxy must set for the new
+# connection, cookies, forwarding metadata and Codecosts' own (x-codecosts-key above all).
 # accept-encoding is negotiated by the upstream client itself, because the proxy must
 # read the bytes to meter them; the client receives identity-encoded bodies.
 _DROP_REQUEST_HEADERS = frozenset(
@@ -35,8 +38,10 @@ _DROP_REQUEST_HEADERS = frozenset(
     }
 )
 _DROP_REQUEST_PREFIXES = (b"x-forwarded-", b"x-codecosts-")
-# Response headers not passed back: hop-by-hop ones, the length and encoding of a body
-# the client now gets decompressed, and upstream cookies (never kept for a proxy domain).
+# Response headers not passed back: hop-by-hop ones (and any Connection names), the
+# length and encoding of a body the client now gets decompressed, upstream cookies (never
+# kept for a proxy domain) and CORS headers (the provider's CORS policy is not the
+# proxy's: it would let web pages read answers through a local proxy).
 _DROP_RESPONSE_HEADERS = frozenset(
     {
         "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -44,6 +49,7 @@ _DROP_RESPONSE_HEADERS = frozenset(
         "content-length", "content-encoding", "set-cookie",
     }
 )
+_DROP_RESPONSE_PREFIXES = ("access-control-",)
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id")
 
 logger = logging.getLogger("codecosts.proxy")
@@ -61,8 +67,8 @@ def _upstream_base(provider: str) -> str:
 
 
 def _rate_limit_group(provider: str, path: str, metered: bool) -> tuple[str, int] | None:
-    """The rate-limit group and per-minute limit of a route, or None when unlimited."""
-    if provider == errors.ANTHROPIC and path.startswith("/v1/messages/count_tokens"):
+    """The rate-limit group and per-minute limit of a (canonical) path, or None when unlimited."""
+    if provider == errors.ANTHROPIC and path == "/v1/messages/count_tokens":
         return _COUNT_TOKENS, settings.RATE_LIMIT_COUNT_TOKENS_PER_MINUTE
     if metered:
         return _MESSAGES, settings.RATE_LIMIT_MESSAGES_PER_MINUTE
@@ -92,25 +98,55 @@ async def _check_rate_limit(request, endpoint: EndpointRef, group: str, default:
     return usage["time_left"]
 
 
+def _connection_options(value: bytes) -> set[str]:
+    return {option.strip().lower() for option in value.decode("latin-1").split(",")}
+
+
 def _forward_headers(scope) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
     """Headers to send upstream, and the few the proxy itself reads."""
     forwarded = []
     seen = {}
+    hop_by_hop = None
     for name, value in scope["headers"]:
         if name in _WATCHED_HEADERS:
             seen[name] = value.decode("latin-1")
         if name in _DROP_REQUEST_HEADERS or name.startswith(_DROP_REQUEST_PREFIXES):
+            if name == b"connection":
+                hop_by_hop = (hop_by_hop or set()) | _connection_options(value)
             continue
         forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
+    if hop_by_hop:
+        forwarded = [(name, value) for name, value in forwarded if name not in hop_by_hop]
     return forwarded, seen
 
 
 _WATCHED_HEADERS = frozenset(
     {
         b"x-api-key", b"authorization", b"user-agent", b"x-codecosts-session",
-        b"x-claude-code-session-id",
+        b"x-claude-code-session-id", b"x-codecosts-key",
     }
 )
+
+
+async def _caller_key(endpoint: EndpointRef, seen: dict[bytes, str]) -> KeyRef | str | None:
+    """The call's Codecosts key; or why it is refused (a message); or None for no key.
+
+    A locked endpoint needs one of its organization's unrevoked keys. A key sent to an
+    open endpoint must be valid too: a typo is told, not silently ignored.
+    """
+    raw = seen.get(b"x-codecosts-key")
+    if raw is None:
+        if endpoint.require_key:
+            return (
+                f"Proxy endpoint '{endpoint.slug}' requires a Codecosts key: send it in "
+                "the x-codecosts-key header."
+            )
+        return None
+    raw = raw.strip()
+    key = await key_for_digest(api_key_hash(raw)) if api_key_is_well_formed(raw) else None
+    if key is None or key.organization_id != endpoint.organization_id:
+        return f"Invalid Codecosts key for proxy endpoint '{endpoint.slug}' (x-codecosts-key)."
+    return key
 
 
 def _key_hint(seen: dict[bytes, str]) -> str:
@@ -121,9 +157,13 @@ def _key_hint(seen: dict[bytes, str]) -> str:
 
 def _response_headers(upstream_headers, log_id: str | None) -> dict[str, str]:
     headers = {}
+    connection = upstream_headers.get("connection")
+    hop_by_hop = _connection_options(connection.encode("latin-1")) if connection else ()
     for name, value in upstream_headers.items():
         lowered = name.lower()
-        if lowered in _DROP_RESPONSE_HEADERS:
+        if lowered in _DROP_RESPONSE_HEADERS or lowered.startswith(_DROP_RESPONSE_PREFIXES):
+            continue
+        if lowered in hop_by_hop:
             continue
         if lowered in headers:
             headers[lowered] = f"{headers[lowered]}, {value}"
@@ -138,14 +178,15 @@ class Exchange:
     """One metered call: what was seen of it, and its one usage record."""
 
     __slots__ = (
-        "log_id", "endpoint", "provider", "path", "started", "t0", "ttfb_ms", "meter",
+        "log_id", "endpoint", "api_key_id", "provider", "path", "started", "t0", "ttfb_ms", "meter",
         "request_body", "seen_headers", "status", "streamed", "upstream_request_id",
         "response_parts", "response_size", "response_kept", "response_content_type", "done",
     )
 
-    def __init__(self, *, endpoint, provider, path, body, seen_headers, meter):
+    def __init__(self, *, endpoint, api_key_id, provider, path, body, seen_headers, meter):
         self.log_id = str(uuid.uuid4())
         self.endpoint = endpoint
+        self.api_key_id = api_key_id
         self.provider = provider
         self.path = path
         self.started = time.time()
@@ -208,6 +249,7 @@ class Exchange:
                     upstream_request_id=self.upstream_request_id,
                     user_agent=seen.get(b"user-agent", "")[:512],
                     key_hint=_key_hint(seen),
+                    api_key_id=self.api_key_id,
                     # The request's model and metadata are read by the worker, not here.
                     claude_code_session_id=seen.get(b"x-claude-code-session-id", "")[:128],
                     session_name=seen.get(b"x-codecosts-session", "")[:200],
@@ -234,17 +276,30 @@ async def proxy_root(request, slug: str | None = None, path: str = ""):
     return HttpResponse(b'{"ok": true}', content_type="application/json")
 
 
+async def proxy_unknown(request):
+    """Any other path under /proxy/ (an uppercase, Unicode or over-long slug): the provider's 404."""
+    provider = errors.provider_for_path(request.path)
+    return errors.error_response(provider, 404, f"Unknown path: {request.path}")
+
+
 async def proxy(request, provider: str, rest: str, slug: str = "local"):
     """Forward a request to the provider and stream the answer back, metering it."""
     endpoint = await endpoint_for_slug(slug)
     if endpoint is None:
         return errors.error_response(provider, 404, f"No proxy endpoint named '{slug}'.")
+    scope = request.scope
+    headers, seen = _forward_headers(scope)
+    # Who calls is known before anything is counted: a refused caller neither uses the
+    # endpoint's rate limit nor writes anything into its organization.
+    key = await _caller_key(endpoint, seen)
+    if isinstance(key, str):
+        return errors.error_response(provider, 401, key, code="codecosts_key_invalid")
 
+    # `rest` is canonical (proxy.paths): it is what is metered, limited and forwarded.
     path = "/" + rest
     # A base URL that already ends in /v1 (as some docs show for local proxies) doubles it.
     if path.startswith("/v1/v1/"):
         path = path[3:]
-    scope = request.scope
     meter = meter_for(provider, path)
     limit = _rate_limit_group(provider, path, meter is not None)
     if limit is not None:
@@ -259,12 +314,19 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
             )
 
     body = request.read()
-    headers, seen = _forward_headers(scope)
     url = _upstream_base(provider) + path
     if scope["query_string"]:
-        url = f"{url}?{scope['query_string'].decode('latin-1')}"
+        url = f"{url}?{scope['query_string'].decode('ascii')}"
     exchange = (
-        Exchange(endpoint=endpoint, provider=provider, path=path, body=body, seen_headers=seen, meter=meter)
+        Exchange(
+            endpoint=endpoint,
+            api_key_id=key.id if key is not None else "",
+            provider=provider,
+            path=path,
+            body=body,
+            seen_headers=seen,
+            meter=meter,
+        )
         if meter is not None
         else None
     )
@@ -275,7 +337,8 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
         async with asyncio.timeout_at(deadline):
             response = await upstream.session().request(
                 request.method,
-                url,
+                # encoded: sent exactly as given, with no second normalisation.
+                yarl.URL(url, encoded=True),
                 data=body or None,
                 headers=headers,
                 timeout=upstream.timeout(),

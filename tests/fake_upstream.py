@@ -13,6 +13,7 @@ comma-separated list of:
   hang               send the headers (or nothing, for non-streaming), then go silent
   big=<bytes>        a non-streaming JSON body of about this size
   echo               answer with what was received (method, path, query, headers, body)
+  cors               the usual answer plus CORS and Connection-named hop-by-hop headers
 
 Without a scenario, /v1/messages answers with the basic message or the text stream
 (following the request's `stream`), and the OpenAI routes with their fixtures. Like
@@ -42,6 +43,8 @@ class Received:
     query: str
     headers: dict
     body: bytes
+    # The request target's path exactly as it came on the wire (path is aiohttp's decoding).
+    raw_path: str = ""
 
 
 @dataclass
@@ -97,7 +100,14 @@ class FakeUpstream:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(
-            Received(request.method, request.path, request.query_string, dict(request.headers), body)
+            Received(
+                request.method,
+                request.path,
+                request.query_string,
+                dict(request.headers),
+                body,
+                request.raw_path.partition("?")[0],
+            )
         )
         scenario = _parse_scenario(request.headers.get("x-fake-scenario", ""))
         try:
@@ -143,7 +153,19 @@ class FakeUpstream:
             raw = _without_usage(raw)
         if fixture.endswith(".sse"):
             return await self._stream(request, raw, scenario)
-        return web.Response(body=raw, content_type="application/json", headers={"request-id": "req_fake_1"})
+        headers = {"request-id": "req_fake_1"}
+        if "cors" in scenario:
+            # What a proxy must not pass on: the provider's CORS policy and its hop-by-hop
+            # headers, those Connection names included.
+            headers.update(
+                {
+                    "access-control-allow-origin": "*",
+                    "access-control-allow-headers": "*",
+                    "connection": "x-upstream-hop",
+                    "x-upstream-hop": "1",
+                }
+            )
+        return web.Response(body=raw, content_type="application/json", headers=headers)
 
     async def _stream(self, request, raw: bytes, scenario: dict) -> web.StreamResponse:
         events = [e + b"\n\n" for e in raw.replace(b"\r\n", b"\n").split(b"\n\n") if e.strip()]

@@ -24,6 +24,45 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def raw_request(
+    url: str, method: str, target: bytes, headers: list[tuple[bytes, bytes]] = (), body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
+    """Send one request with the target exactly as given; its status, headers and body.
+
+    HTTP client libraries normalise or refuse odd paths (dot segments, CR LF) before
+    sending; an attacker's client does not, so the attack tests write the bytes themselves.
+    """
+    host, _, port = url.removeprefix("http://").partition(":")
+    head = [method.encode() + b" " + target + b" HTTP/1.1", b"host: " + f"{host}:{port}".encode()]
+    head += [name + b": " + value for name, value in headers]
+    head += [b"content-length: " + str(len(body)).encode(), b"connection: close"]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, payload = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    response_headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        response_headers[name.strip().lower()] = value.strip()
+    if response_headers.get("transfer-encoding") == "chunked":
+        payload = _dechunk(payload)
+    return int(status_line.split()[1]), response_headers, payload
+
+
+def _dechunk(data: bytes) -> bytes:
+    body = b""
+    while data:
+        size, _, data = data.partition(b"\r\n")
+        size = int(size.split(b";")[0], 16)
+        if not size:
+            break
+        body, data = body + data[:size], data[size + 2 :]
+    return body
+
+
 def database_url() -> str:
     """The URL of the test database pytest-django created, for child processes."""
     db = connection.settings_dict
@@ -51,6 +90,8 @@ def child_env(*, upstream_url: str, spool_dir: Path, redis_url: str | None = Non
         "ANTHROPIC_UPSTREAM_URL": upstream_url,
         "OPENAI_UPSTREAM_URL": upstream_url,
         "USAGE_SPOOL_DIR": str(spool_dir),
+        # Hosted mode unless a test asks for local mode (the default without DATABASE_URL).
+        "LOCAL_MODE": "0",
         "LOCAL_ONLY": "0",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",

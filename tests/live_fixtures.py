@@ -90,10 +90,17 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory, fake_upstre
 
 @pytest.fixture
 def proxy_endpoint(transactional_db):
-    """A fresh organization and endpoint; a unique slug so no cached lookup can be stale."""
+    """A fresh organization and open endpoint; a unique slug so no cached lookup can be stale.
+
+    Open (require_key false): these tests are about forwarding and metering; locked
+    endpoints have their own (tests/proxy/test_endpoint_lock.py).
+    """
     organization = Organization.objects.create(name=f"Proxy test {uuid.uuid4().hex[:6]}")
     return ProxyEndpoint.objects.create(
-        organization=organization, name="Proxy test", slug=f"t-{uuid.uuid4().hex[:12]}"
+        organization=organization,
+        name="Proxy test",
+        slug=f"t-{uuid.uuid4().hex[:12]}",
+        require_key=False,
     )
 
 

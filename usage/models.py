@@ -2,7 +2,7 @@ import uuid
 
 from django.db import models
 
-from accounts.models import Organization
+from accounts.models import ApiKey, Organization
 from proxy.models import ProxyEndpoint
 
 # Exact to 1e-10 cents; up to 10^10 cents per row.
@@ -122,6 +122,10 @@ class UsageLog(models.Model):
     ttfb_ms = models.PositiveIntegerField(null=True, blank=True)
     upstream_request_id = models.CharField(max_length=128, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    # The Codecosts key (x-codecosts-key) the call was made with, if any.
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_logs"
+    )
     # Last 4 characters of the provider key, for attribution. The key itself is never kept.
     key_hint = models.CharField(max_length=8, blank=True)
     claude_code_session_id = models.CharField(max_length=128, blank=True)

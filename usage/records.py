@@ -80,6 +80,8 @@ class UsageRecord:
     upstream_request_id: str = ""
     user_agent: str = ""
     key_hint: str = ""
+    # The Codecosts key (x-codecosts-key) the call was made with; "" for none.
+    api_key_id: str = ""
     claude_code_session_id: str = ""
     session_name: str = ""
     response_content_type: str = ""

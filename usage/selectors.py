@@ -440,7 +440,7 @@ def _sums(row: dict) -> dict:
 def _label(rows: list[SummaryRow], *, organization: Organization, group_by: str) -> None:
     if group_by == "endpoint":
         names = dict(
-            ProxyEndpoint.objects.filter(
+            ProxyEndpoint.all_objects.filter(
                 organization=organization, slug__in=[row.key for row in rows]
             ).values_list("slug", "name")
         )

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import ApiKey, Organization
 from proxy.models import ProxyEndpoint
 from proxy.providers.base import request_info
 from usage.models import Session, UsageDaily, UsageLog, UsageLogBody
@@ -60,10 +60,15 @@ def usage_logs_record(*, records: list[UsageRecord]) -> int:
     records = [r for r in records if r.organization_id in organizations]
     endpoints = set(
         str(pk)
-        for pk in ProxyEndpoint.objects.filter(id__in={r.endpoint_id for r in records}).values_list(
+        for pk in ProxyEndpoint.all_objects.filter(id__in={r.endpoint_id for r in records}).values_list(
             "id", flat=True
         )
     )
+    # A key deleted since the call (revoked ones stay) leaves the log without it.
+    key_ids = {r.api_key_id for r in records if r.api_key_id}
+    keys = set(
+        str(pk) for pk in ApiKey.objects.filter(id__in=key_ids).values_list("id", flat=True)
+    ) if key_ids else set()
     try:
         with transaction.atomic():
             sessions = _SessionResolver(records)
@@ -72,6 +77,7 @@ def usage_logs_record(*, records: list[UsageRecord]) -> int:
                 # A deleted endpoint's calls keep its slug.
                 endpoint_id = record.endpoint_id if record.endpoint_id in endpoints else None
                 log = _log_build(record, endpoint_id=endpoint_id)
+                log.api_key_id = record.api_key_id if record.api_key_id in keys else None
                 log.session = sessions.session_for(record, endpoint_id=endpoint_id, started_at=log.started_at)
                 logs.append(log)
                 bodies.append(_body_build(record, log))

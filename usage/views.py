@@ -66,7 +66,7 @@ def _log_filters(request, organization) -> tuple[lists.LogFilters, dict]:
     params = request.GET
     slug = params.get("endpoint", "").strip()
     endpoint = (
-        ProxyEndpoint.objects.filter(organization=organization, slug=slug).first() if slug else None
+        ProxyEndpoint.all_objects.filter(organization=organization, slug=slug).first() if slug else None
     )
     session = None
     if params.get("session"):

@@ -35,7 +35,10 @@ def test_it_creates_an_endpoint_and_returns_its_public_url(api_client, org):
 
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "name", "slug", "url", "created_at", "rate_limit_per_minute"}
+    assert set(body) == {
+        "id", "name", "slug", "url", "created_at", "rate_limit_per_minute", "require_key"
+    }
+    assert body["require_key"] is True  # hosted mode: locked unless asked otherwise
     assert body["name"] == "Production"
     assert body["slug"] == "production"
     assert body["url"] == "https://codecosts.example.com/proxy/production"
@@ -394,16 +397,65 @@ def test_it_deletes_an_endpoint_and_clears_its_cache_entry(
     assert response.status_code == 200
     assert response.json() == {"ok": True}
     assert not ProxyEndpoint.objects.filter(id=endpoint.id).exists()
+    assert ProxyEndpoint.all_objects.filter(id=endpoint.id).exists()  # the tombstone
     assert cache.get(key) is None
     assert api_client.get(detail_url(endpoint.id)).status_code == 404
 
 
-def test_a_deleted_endpoints_slug_can_be_used_again(api_client, endpoint):
+def test_a_deleted_endpoints_slug_is_never_another_organizations(
+    api_client, outsider_client, endpoint
+):
     api_client.delete(detail_url(endpoint.id))
 
-    response = api_client.post(LIST_URL, {"name": "again", "slug": "acme-prod"})
+    for payload in ({"name": "acme-prod"}, {"name": "x", "slug": "acme-prod"}):
+        response = outsider_client.post(LIST_URL, payload)
+        if "slug" in payload:
+            assert response.status_code == 400
+            assert error(response)["fields"]["slug"] == ["slug already taken"]
+        else:
+            assert response.status_code == 201
+            assert response.json()["slug"].startswith("acme-prod-")  # a suffix, not the slug
+    tombstone = ProxyEndpoint.all_objects.get(id=endpoint.id)
+    assert (tombstone.slug, tombstone.organization_id) == ("acme-prod", endpoint.organization_id)
+    assert tombstone.deleted_at is not None
+
+
+def test_its_own_organization_may_take_a_deleted_slug_back(api_client, endpoint):
+    api_client.delete(detail_url(endpoint.id))
+
+    response = api_client.post(
+        LIST_URL, {"name": "again", "slug": "acme-prod", "require_key": False}
+    )
 
     assert response.status_code == 201
+    body = response.json()
+    assert (body["id"], body["name"], body["require_key"]) == (str(endpoint.id), "again", False)
+    assert api_client.get(detail_url(endpoint.id)).status_code == 200
+
+
+def test_an_owner_unlocks_and_locks_an_endpoint(api_client, endpoint, django_capture_on_commit_callbacks):
+    key = ENDPOINT_CACHE_KEY.format(slug="acme-prod")
+    cache.set(key, ("stale",), 60)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.patch(detail_url(endpoint.id), {"require_key": False})
+    assert (response.status_code, response.json()["require_key"]) == (200, False)
+    assert cache.get(key) is None
+    endpoint.refresh_from_db()
+    assert endpoint.require_key is False
+    response = api_client.patch(detail_url(endpoint.id), {"require_key": True})
+    assert response.json()["require_key"] is True
+
+
+def test_require_key_must_be_a_boolean(api_client, endpoint):
+    response = api_client.patch(detail_url(endpoint.id), {"require_key": "maybe"})
+    assert response.status_code == 400
+    assert "require_key" in error(response)["fields"]
+
+
+@override_settings(LOCAL_MODE=True)
+def test_in_local_mode_new_endpoints_are_open_by_default(api_client):
+    response = api_client.post(LIST_URL, {"name": "laptop"})
+    assert (response.status_code, response.json()["require_key"]) == (201, False)
 
 
 def test_put_is_not_allowed(api_client, endpoint):

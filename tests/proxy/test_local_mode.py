@@ -27,7 +27,18 @@ from tests.live import ROOT, Process, child_env, free_port
 from tests.live_fixtures import start_stack
 from usage.models import UsageLog
 
-FORBIDDEN = {"error": "Codecosts runs in local-only mode and accepts loopback connections only."}
+NOT_LOOPBACK = "Codecosts runs in local-only mode and accepts loopback connections only."
+
+
+def forbidden(path: str) -> dict:
+    """The 403 in the caller's terms: the provider's shape on proxy routes, else the API's."""
+    if path.startswith(("/anthropic", "/proxy/")):
+        return {"type": "error", "error": {"type": "permission_error", "message": NOT_LOOPBACK}}
+    if path.startswith("/openai"):
+        return {
+            "error": {"message": NOT_LOOPBACK, "type": "invalid_request_error", "param": None, "code": None}
+        }
+    return {"error": {"type": "permission_error", "message": NOT_LOOPBACK, "code": "local_only"}}
 PROVIDER_KEY = "sk-local-mode-provider-key-0042"
 
 
@@ -112,7 +123,7 @@ def local_only(settings):
 def test_a_non_loopback_peer_gets_403_whatever_its_headers_say(local_only, client, path):
     django = Recorder()
     status, body = call(build_application(django), path, client, SPOOFS)
-    assert (status, json.loads(body)) == (403, FORBIDDEN)
+    assert (status, json.loads(body)) == (403, forbidden(path))
     assert django.scopes == []
 
 
@@ -310,7 +321,7 @@ def server_on_veth(netns, tmp_path, fake_upstream, django_db_setup):
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, f"server did not answer:\n{server.log()}"
                 time.sleep(0.1)
-        assert (response.status_code, response.json()) == (403, FORBIDDEN)
+        assert (response.status_code, response.json()) == (403, forbidden("/health"))
         yield url
     finally:
         server.stop()
@@ -341,6 +352,7 @@ def test_a_peer_in_another_network_namespace_gets_403_even_claiming_loopback(
     assert result.returncode == 0, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(answers) == len(requests)
-    for status, body in answers:
-        assert (status, json.loads(body)) == (403, FORBIDDEN)
+    for (_, url, _), (status, body) in zip(requests, answers):
+        path = url.removeprefix(server_on_veth)
+        assert (status, json.loads(body)) == (403, forbidden(path))
     assert len(fake_upstream.requests) == seen_upstream  # nothing was forwarded

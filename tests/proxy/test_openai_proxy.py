@@ -180,6 +180,7 @@ def test_the_proxys_own_rate_limit_answers_429_in_openais_shape(live_stack, tran
         name="Limited",
         slug=f"t-{uuid.uuid4().hex[:12]}",
         rate_limit_per_minute=1,
+        require_key=False,
     )
     client = sdk(live_stack, endpoint)
     first = client.chat.completions.with_raw_response.create(model="gpt-4.1", messages=MESSAGES)
