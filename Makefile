@@ -17,16 +17,19 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-var/secret_key: | $(PY)
-	@mkdir -p var && umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+# The `codecosts` command (pyproject.toml), installed as an editable copy of this checkout.
+$(VENV)/.cli: pyproject.toml $(VENV)/.deps
+	@# -qq: setuptools warns about editable installs in general; errors still show.
+	$(PY) -m pip install -qq --disable-pip-version-check --no-deps -e .
+	@touch $@
 
 ## run: serve the whole product on http://$HOST:$PORT (default 127.0.0.1:3739), local mode.
-run: $(VENV)/.deps var/secret_key
-	@export LOCAL_ONLY=$${LOCAL_ONLY:-1}; \
-	$(PY) manage.py migrate --noinput -v 0 && exec $(PY) manage.py serve
+# `codecosts proxy start` makes var/ (0700, files 0600) and its secret key, migrates, serves.
+run: $(VENV)/.cli
+	@umask 077 && exec $(VENV)/bin/codecosts proxy start
 
 ## test: the whole suite; uses DATABASE_URL / REDIS_URL when they are set.
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps $(VENV)/.cli
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} $(PY) -m pytest $(PYTEST_ARGS)
 
 ## worker: a Celery worker for the usage queue (needs REDIS_URL).
@@ -38,4 +41,4 @@ bench: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-bench-only-secret-key} $(PY) benchmarks/proxy_overhead.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) var/test-*.sqlite3 .pytest_cache
+	rm -rf $(VENV) var/test-*.sqlite3 .pytest_cache codecosts.egg-info

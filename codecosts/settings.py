@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from codecosts import __version__
 
@@ -19,7 +20,8 @@ if (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env")
 
 VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# The local user's alone: it holds the database, the secret key and the CLI's key.
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 VERSION = __version__
 
@@ -47,10 +49,13 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Base of the URLs shown to users (endpoint `url`); empty: derived from the request.
 PUBLIC_URL = env("PUBLIC_URL", default="").rstrip("/")
 
-# Refuse every connection whose socket peer is not a loopback address (local mode).
-LOCAL_ONLY = env.bool("LOCAL_ONLY", default=False)
-# Local mode: a ready `local` organization and endpoint, /anthropic and /openai routes.
-LOCAL_MODE = env.bool("LOCAL_MODE", default=LOCAL_ONLY)
+# Local mode: a ready `local` organization and endpoint, /anthropic and /openai routes,
+# `manage.py session` without --org. An installation on the embedded SQLite default is a
+# local one, so every process of it agrees (the server, `manage.py session` in another
+# terminal) with nothing exported; DATABASE_URL (a deployment) or LOCAL_MODE=0 says not.
+LOCAL_MODE = env.bool("LOCAL_MODE", default=not env("DATABASE_URL", default=""))
+# Refuse every connection whose socket peer is not a loopback address; on in local mode.
+LOCAL_ONLY = env.bool("LOCAL_ONLY", default=LOCAL_MODE)
 HOST = env("HOST", default="127.0.0.1")
 PORT = env.int("PORT", default=3739)
 
@@ -69,6 +74,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Above the session, CSRF and messages middleware: it sees the cookies they set.
+    "codecosts.middleware.SecureCookiesMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Above CSRF, which is the first to read a form body.
+    "codecosts.middleware.RequestTooLargeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -217,7 +227,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"no_client_tracebacks": {"()": "codecosts.log.ClientErrorsWithoutTraceback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["no_client_tracebacks"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
@@ -226,3 +243,30 @@ if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     X_FRAME_OPTIONS = "DENY"
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Behind TLS --------------------------------------------------------------------
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own),
+# trust it: those requests are secure, so their cookies get `Secure` and their responses
+# HSTS. Decided per request, since the same process serves plain-http loopback in local
+# mode: codecosts.middleware.SecureCookiesMiddleware marks the cookies, SecurityMiddleware
+# sends HSTS on secure requests only.
+TRUST_X_FORWARDED_PROTO = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
+if TRUST_X_FORWARDED_PROTO:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int(
+    "SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if TRUST_X_FORWARDED_PROTO else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+
+# --- Content-Security-Policy (pages; proxy routes never reach the middleware) -----
+# No inline script or style anywhere: templates use classes and static/js/codecosts.js.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
