@@ -12,7 +12,8 @@ validation errors and keeps every message per field (nested fields joined with d
 import re
 from datetime import datetime
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
@@ -36,6 +37,13 @@ ERROR_TYPES = {
     413: "request_too_large",
     429: "rate_limit_error",
 }
+
+
+def request_too_large_message() -> str:
+    return (
+        f"The request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes "
+        "accepted."
+    )
 
 
 def error_type_for_status(status: int) -> str:
@@ -134,6 +142,11 @@ def exception_handler(exc, context):
     Anything DRF does not handle (a bug) is left to Django, whose handler500 answers
     API paths with a JSON 500 and logs the traceback; none reaches the caller.
     """
+    if isinstance(exc, RequestDataTooBig):
+        # A client error: answered here, so Django neither says 400 nor logs a traceback.
+        return Response(
+            error_body(413, request_too_large_message(), code="request_too_large"), status=413
+        )
     # Convert Django's exceptions here (DRF would too) so `exc` below carries a detail.
     if isinstance(exc, DjangoValidationError):
         exc = _from_django_validation_error(exc)

@@ -4,7 +4,9 @@ from datetime import UTC
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -12,7 +14,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.authentication import ApiKeyAuthentication
 from accounts.scoping import organization_for_request
-from codecosts.api import error_response
+from codecosts.api import error_response, request_too_large_message
 from proxy.models import ProxyEndpoint
 from proxy.services import LOCAL_SLUG
 from usage.selectors import session_current
@@ -127,29 +129,39 @@ def health(request):
     )
 
 
-def _is_api(request) -> bool:
+def is_api(request) -> bool:
     return request.path_info.startswith("/api/")
 
 
+def request_too_large(request):
+    """413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE: JSON under /api/, else a page."""
+    if is_api(request):
+        return error_response(413, request_too_large_message(), code="request_too_large")
+    return render(request, "413.html", {"message": request_too_large_message()}, status=413)
+
+
 def handler400(request, exception=None):
-    if _is_api(request):
+    # Django answers every SuspiciousOperation with 400; a body too big is a 413.
+    if isinstance(exception, RequestDataTooBig):
+        return request_too_large(request)
+    if is_api(request):
         return error_response(400, "Bad request.", code="bad_request")
     return defaults.bad_request(request, exception)
 
 
 def handler403(request, exception=None):
-    if _is_api(request):
+    if is_api(request):
         return error_response(403, "Forbidden.", code="permission_denied")
     return defaults.permission_denied(request, exception)
 
 
 def handler404(request, exception=None):
-    if _is_api(request):
+    if is_api(request):
         return error_response(404, "Not found.", code="not_found")
     return defaults.page_not_found(request, exception)
 
 
 def handler500(request):
-    if _is_api(request):
+    if is_api(request):
         return error_response(500, "Internal server error.", code="internal_error")
     return defaults.server_error(request)

@@ -1,5 +1,8 @@
 """codecosts.api: the JSON error shape everywhere under /api/, and the paginator's rules."""
 
+import json
+import logging
+
 from django.test import Client, override_settings
 from django.urls import path
 
@@ -164,3 +167,36 @@ def test_a_descending_paginator_walks_newest_first_through_ties(org):
         queryset.order_by("-created_at", "-id").values_list("pk", flat=True)
     )
     assert walked[0].created_at == start + timedelta(seconds=7)
+
+
+def _no_traceback_logged(caplog) -> None:
+    for record in caplog.records:
+        assert record.exc_info is None, record.getMessage()
+    assert "Traceback" not in caplog.text
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_a_body_over_the_upload_limit_is_a_json_413_without_a_traceback(api_client, caplog):
+    body = json.dumps({"name": "x" * 5000})
+
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="django.request"):
+        response = api_client.post("/api/proxy-endpoints", body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": {
+            "type": "request_too_large",
+            "message": "The request body is larger than the 1,000 bytes accepted.",
+            "code": "request_too_large",
+        }
+    }
+    _no_traceback_logged(caplog)
+    # Logged once, as a line: "Request Entity Too Large: /api/proxy-endpoints".
+    assert [r.status_code for r in caplog.records if hasattr(r, "status_code")] == [413]
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_a_body_within_the_limit_still_works(api_client):
+    response = api_client.post("/api/proxy-endpoints", {"name": "x" * 50})
+
+    assert response.status_code == 201
