@@ -117,6 +117,34 @@ def test_a_server_behind_tls_marks_cookies_secure_per_request(tmp_path_factory, 
     assert api_over_tls.headers["strict-transport-security"] == HSTS
 
 
+# --- Content-Security-Policy ---------------------------------------------------------
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+@pytest.mark.parametrize("path", ["/login", "/signup", "/admin/login/", "/no-such-page"])
+def test_pages_carry_the_content_security_policy(path):
+    response = Client().get(path)
+
+    assert response["Content-Security-Policy"] == CSP
+
+
+def test_pages_have_no_inline_script_or_style(owner):
+    client = Client()
+    client.force_login(owner)
+
+    for path in ("/", "/logs", "/sessions", "/settings", "/members", "/login"):
+        html = client.get(path).content.decode()
+        assert " style=" not in html, path
+        assert "<style" not in html, path
+        assert "<script>" not in html and "<script " not in html.replace(
+            '<script src="/static/js/codecosts.js" defer>', ""
+        ), path
+
+
 # --- Bodies over DATA_UPLOAD_MAX_MEMORY_SIZE on pages -------------------------------
 
 

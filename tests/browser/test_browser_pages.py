@@ -58,6 +58,15 @@ def browser_page(monkeypatch):
         )
         page = context.new_page()
         page.set_default_timeout(15_000)
+        # Chromium reports every CSP violation on the console ("Refused to apply inline
+        # style because it violates the following Content Security Policy directive").
+        page.csp_violations = []
+        page.on(
+            "console",
+            lambda message: page.csp_violations.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text or "Refused to" in message.text
+            else None,
+        )
         try:
             yield page
         finally:
@@ -69,6 +78,14 @@ def browser_page(monkeypatch):
             connections.close_all()
 
 
+def assert_no_csp_violation(page) -> None:
+    """The page in view, with its scripts and styles, ran under the CSP untouched."""
+    page.wait_for_load_state("load")
+    assert page.csp_violations == []
+    response = page.request.get(page.url)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+
+
 def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, live_stack):
     page = browser_page
     base = live_stack.url
@@ -77,6 +94,7 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
 
     # Sign up: a new organization is walked through setup.
     page.goto(f"{base}/signup")
+    assert_no_csp_violation(page)
     page.fill("#id_username", username)
     page.fill("#id_email", f"{username}@example.com")
     page.fill("#id_password", PASSWORD)
@@ -84,6 +102,7 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     page.click("button:has-text('Sign up')")
     page.wait_for_url(f"{base}/")
     assert page.locator("#setup").is_visible()
+    assert_no_csp_violation(page)
     page.screenshot(path=ARTIFACTS / "dashboard-empty.png", full_page=True)
 
     # Settings: create an endpoint; its base URL and setup snippets are ready to copy.
@@ -100,6 +119,7 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     )
     page.click(f"button[data-copy-target='url-{slug}']")
     assert page.evaluate("navigator.clipboard.readText()") == base_url
+    assert_no_csp_violation(page)
     # The same slug again: the API's message, as a form error.
     page.fill("#endpoint-name", "Again")
     page.fill("#endpoint-slug", slug)
@@ -128,10 +148,21 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     page.wait_for_url(f"{base}/")
     # Cost, calls, error rate, cache savings.
     expect(page.locator("#totals .value")).to_have_text(["$0.0139", "2", "0.0%", "$0.00"])
-    expect(page.locator("#cost-per-endpoint svg rect")).to_have_count(1)
+    expect(page.locator("#cost-per-endpoint svg[role=img] rect")).to_have_count(1)
     assert slug in page.locator("#endpoints-table").inner_text()
     models = page.locator("#cost-by-model").inner_text()
     assert "claude-sonnet-4-6" in models and "claude-haiku-4-5-20251001" in models
+    # The share bars and swatches: SVG attributes, no inline style (the CSP forbids it).
+    bars = page.locator("#cost-by-model svg.bar rect")
+    expect(bars).to_have_count(2)
+    widths = [bar.bounding_box()["width"] for bar in bars.all()]
+    track = page.locator("#cost-by-model svg.bar").first.bounding_box()["width"]
+    # Each bar is its cost against the largest: $0.01383 fills it, $0.0001 is 0.7% of it.
+    assert track > 60 and widths[0] == pytest.approx(track, abs=0.5)
+    assert widths[1] == pytest.approx(track * 0.007, abs=0.5)
+    swatch = page.locator("#endpoints-table svg.swatch").first.bounding_box()
+    assert 10 <= swatch["width"] <= 14 and 10 <= swatch["height"] <= 14
+    assert_no_csp_violation(page)
     page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
 
     # The logs, and the stream's detail: reassembled and raw.
@@ -140,6 +171,7 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     rows = page.locator("#logs-table tbody tr")
     expect(rows).to_have_count(2)
     assert "claude-haiku-4-5-20251001" in rows.nth(0).inner_text()
+    assert_no_csp_violation(page)
     page.screenshot(path=ARTIFACTS / "logs.png", full_page=True)
     page.click(f"a[href='/logs/{stream_log_id}']")
     page.wait_for_url(f"{base}/logs/{stream_log_id}")
@@ -147,10 +179,12 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     assert "Reassembled from the stream" in page.locator("#response").inner_text()
     page.click("#response summary:has-text('Raw SSE')")
     assert "event: message_start" in page.locator("#raw-sse").inner_text()
+    assert_no_csp_violation(page)
     page.screenshot(path=ARTIFACTS / "log-detail-stream.png", full_page=True)
     page.goto(f"{base}/logs/{message_log_id}")
     assert "You explain caching briefly." in page.locator("#request").inner_text()
     assert "$0.0138" in page.locator("#log-cost").inner_text()
+    assert_no_csp_violation(page)
     page.screenshot(path=ARTIFACTS / "log-detail.png", full_page=True)
 
     # CSV export of the list.
@@ -174,6 +208,7 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     assert re.fullmatch(r"cc_[A-Za-z0-9_-]{43}", raw_key)
     api = httpx.get(f"{base}/api/proxy-endpoints", headers={"Authorization": f"Bearer {raw_key}"})
     assert [item["slug"] for item in api.json()["items"]] == [slug]
+    assert_no_csp_violation(page)
     page.screenshot(path=ARTIFACTS / "settings.png", full_page=True)
     page.goto(f"{base}/settings")
     assert raw_key not in page.content()
@@ -187,3 +222,7 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     # Log out.
     page.click("button:has-text('Log out')")
     page.wait_for_url(f"{base}/login")
+    assert_no_csp_violation(page)
+    for path in ("/sessions", "/members", "/admin/login/", "/no-such-page"):
+        page.goto(f"{base}{path}")
+        assert_no_csp_violation(page)
