@@ -13,6 +13,7 @@ from rest_framework import exceptions, viewsets
 
 from accounts.authentication import ApiKeyPrincipal
 from accounts.models import Organization
+from accounts.permissions import ActionPermission
 from accounts.selectors import organization_for_user
 from codecosts.api import CursorPagination
 
@@ -87,6 +88,9 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
 
     organization_field = "organization"
     pagination_class = CursorPagination
+    # Who may call each action: {"list": Action.VIEW, ...} (accounts.permissions).
+    permission_classes = [ActionPermission]
+    actions_required: dict = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

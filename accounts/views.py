@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve
@@ -16,7 +16,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.forms import InvitationForm, LoginForm, SignupForm
-from accounts.models import Invitation, Membership
+from accounts.models import Invitation
+from accounts.permissions import RULES, Action, can, require, role_for
 from accounts.scoping import SESSION_ORGANIZATION_KEY, get_object_for_user, organization_for_request
 from accounts.selectors import api_key_hash, membership_get, organization_list_for_user
 from accounts.services import (
@@ -49,23 +50,13 @@ def render_page(request, template: str, context: dict | None = None, *, status: 
     if request.user.is_authenticated:
         page["organizations"] = list(organization_list_for_user(user=request.user))
         page["role"] = role_for(request, organization)
-    page["is_owner"] = page["role"] == Membership.Role.OWNER
+    # What the caller may do, by action ({% if can.endpoint_delete %}): the same rules
+    # as the API's (accounts.permissions).
+    page["can"] = {action.name.lower(): page["role"] in RULES[action] for action in Action}
     page.update(context or {})
     return render(request, template, page, status=status)
 
 
-def role_for(request, organization) -> str | None:
-    """The signed-in user's role in `organization` ("owner", "member"), or None."""
-    if organization is None or not request.user.is_authenticated:
-        return None
-    membership = membership_get(user=request.user, organization=organization)
-    return membership.role if membership else None
-
-
-def require_owner(request, organization) -> None:
-    """Raise 403 unless the signed-in user owns `organization`."""
-    if role_for(request, organization) != Membership.Role.OWNER:
-        raise PermissionDenied("Only an owner of the organization can do this.")
 
 
 def organization_required(view):
@@ -231,7 +222,7 @@ def members(request, organization):
     created_link = None
     status = 200
     if request.method == "POST":
-        require_owner(request, organization)
+        require(request, Action.MEMBERS_MANAGE, organization)
         if form.is_valid():
             email = form.cleaned_data["email"]
             _, path = invitation_create(
@@ -248,7 +239,7 @@ def members(request, organization):
             status = 400
     memberships = organization.memberships.select_related("user").order_by("created_at", "id")
     invitations = []
-    if role_for(request, organization) == Membership.Role.OWNER:
+    if can(request, Action.MEMBERS_MANAGE, organization):
         invitations = organization.invitations.filter(
             accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
         ).order_by("-created_at")
@@ -269,7 +260,7 @@ def members(request, organization):
 @login_required
 @organization_required
 def invitation_revoke_view(request, organization, invitation_id):
-    require_owner(request, organization)
+    require(request, Action.MEMBERS_MANAGE, organization)
     invitation = get_object_for_user(request, Invitation, id=invitation_id)
     invitation_revoke(invitation=invitation)
     messages.success(request, "Invitation revoked; its link no longer works.")

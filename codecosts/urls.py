@@ -26,6 +26,11 @@ urlpatterns = [
     path("settings", views_settings.settings_page, name="settings"),
     path("settings/endpoints", views_settings.endpoint_create, name="endpoint_create"),
     path(
+        "settings/endpoints/<uuid:endpoint_id>/lock",
+        views_settings.endpoint_lock,
+        name="endpoint_lock",
+    ),
+    path(
         "settings/endpoints/<uuid:endpoint_id>/delete",
         views_settings.endpoint_delete,
         name="endpoint_delete",

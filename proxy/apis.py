@@ -3,6 +3,7 @@
 from rest_framework import mixins, status
 from rest_framework.response import Response
 
+from accounts.permissions import Action
 from accounts.scoping import OrganizationScopedViewSet
 from proxy.models import ProxyEndpoint
 from proxy.serializers import (
@@ -20,6 +21,13 @@ class ProxyEndpointViewSet(
 
     queryset = ProxyEndpoint.objects.all()
     serializer_class = ProxyEndpointSerializer
+    actions_required = {
+        "list": Action.VIEW,
+        "retrieve": Action.VIEW,
+        "create": Action.ENDPOINT_CREATE,
+        "partial_update": Action.ENDPOINT_CHANGE,
+        "destroy": Action.ENDPOINT_DELETE,
+    }
 
     def create(self, request):
         data = ProxyEndpointCreateInputSerializer(data=request.data)

@@ -1,9 +1,8 @@
 """The Settings page: proxy endpoints with their setup snippets, and API keys.
 
-Who may do what: owners and members both see everything here and may create
-endpoints; deleting an endpoint breaks every client pointed at it, and an API key is an
-organization-wide credential (it can delete endpoints through the API), so deleting
-endpoints and creating or revoking keys are for owners only.
+Who may do what is accounts.permissions' rules, the REST API's too: owners and members
+see everything here and may create endpoints; changing (locking, unlocking) or deleting
+an endpoint and creating or revoking keys are for owners.
 """
 
 from django.contrib import messages
@@ -17,30 +16,52 @@ from accounts.models import ApiKey
 from accounts.scoping import get_object_for_user
 from accounts.selectors import api_key_list
 from accounts.services import api_key_create, api_key_revoke
-from accounts.views import organization_required, render_page, require_owner
+from accounts.permissions import Action, require
+from accounts.views import organization_required, render_page
 from proxy.models import ProxyEndpoint
 from proxy.selectors import proxy_endpoint_list, proxy_endpoint_url
-from proxy.services import proxy_endpoint_create, proxy_endpoint_delete
+from proxy.services import proxy_endpoint_create, proxy_endpoint_delete, proxy_endpoint_update
 
 EXAMPLE_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 EXAMPLE_OPENAI_MODEL = "gpt-5-mini"
 
 
-def setup_snippets(base_url: str) -> list[dict]:
-    """Ready-to-paste setup for each client, pointed at an endpoint's base URL."""
+def setup_snippets(base_url: str, require_key: bool = False) -> list[dict]:
+    """Ready-to-paste setup for each client, pointed at an endpoint's base URL.
+
+    For a locked endpoint each also sends the caller's Codecosts key (from CODECOSTS_KEY)
+    in x-codecosts-key: Claude Code through ANTHROPIC_CUSTOM_HEADERS, the SDKs as default
+    headers.
+    """
     openai_url = f"{base_url}/openai/v1"
+    claude_code = f"export ANTHROPIC_BASE_URL={base_url}\n"
+    python_import = curl_header = ""
+    python_args = f'base_url="{base_url}"'
+    openai_args = f'base_url="{openai_url}"'
+    typescript_args = f'{{ baseURL: "{base_url}" }}'
+    if require_key:
+        claude_code += 'export ANTHROPIC_CUSTOM_HEADERS="x-codecosts-key: $CODECOSTS_KEY"\n'
+        python_import = "import os\n\n"
+        headers = 'default_headers={"x-codecosts-key": os.environ["CODECOSTS_KEY"]}'
+        python_args = f"\n    {python_args},\n    {headers},\n"
+        openai_args = f"\n    {openai_args},\n    {headers},\n"
+        typescript_args = (
+            f'{{\n  baseURL: "{base_url}",\n'
+            '  defaultHeaders: { "x-codecosts-key": process.env.CODECOSTS_KEY },\n}'
+        )
+        curl_header = '  -H "x-codecosts-key: $CODECOSTS_KEY" \\\n'
     return [
         {
             "key": "claude-code",
             "label": "Claude Code",
-            "code": f"export ANTHROPIC_BASE_URL={base_url}\nclaude",
+            "code": f"{claude_code}claude",
         },
         {
             "key": "python",
             "label": "Python SDK",
             "code": (
-                "import anthropic\n\n"
-                f'client = anthropic.Anthropic(base_url="{base_url}")  # key: ANTHROPIC_API_KEY\n'
+                f"{python_import}import anthropic\n\n"
+                f"client = anthropic.Anthropic({python_args})  # key: ANTHROPIC_API_KEY\n"
                 "message = client.messages.create(\n"
                 f'    model="{EXAMPLE_ANTHROPIC_MODEL}",\n'
                 "    max_tokens=1024,\n"
@@ -54,7 +75,7 @@ def setup_snippets(base_url: str) -> list[dict]:
             "label": "TypeScript SDK",
             "code": (
                 'import Anthropic from "@anthropic-ai/sdk";\n\n'
-                f'const client = new Anthropic({{ baseURL: "{base_url}" }}); // key: ANTHROPIC_API_KEY\n'
+                f"const client = new Anthropic({typescript_args}); // key: ANTHROPIC_API_KEY\n"
                 "const message = await client.messages.create({\n"
                 f'  model: "{EXAMPLE_ANTHROPIC_MODEL}",\n'
                 "  max_tokens: 1024,\n"
@@ -69,6 +90,7 @@ def setup_snippets(base_url: str) -> list[dict]:
             "code": (
                 f"curl {base_url}/v1/messages \\\n"
                 '  -H "x-api-key: $ANTHROPIC_API_KEY" \\\n'
+                f"{curl_header}"
                 '  -H "anthropic-version: 2023-06-01" \\\n'
                 '  -H "content-type: application/json" \\\n'
                 f'  -d \'{{"model": "{EXAMPLE_ANTHROPIC_MODEL}", "max_tokens": 256, '
@@ -80,8 +102,8 @@ def setup_snippets(base_url: str) -> list[dict]:
             "label": "OpenAI SDK",
             "code": (
                 f"# or: export OPENAI_BASE_URL={openai_url}\n"
-                "from openai import OpenAI\n\n"
-                f'client = OpenAI(base_url="{openai_url}")  # key: OPENAI_API_KEY\n'
+                f"{python_import}from openai import OpenAI\n\n"
+                f"client = OpenAI({openai_args})  # key: OPENAI_API_KEY\n"
                 "response = client.chat.completions.create(\n"
                 f'    model="{EXAMPLE_OPENAI_MODEL}",\n'
                 '    messages=[{"role": "user", "content": "Hello"}],\n'
@@ -94,7 +116,7 @@ def setup_snippets(base_url: str) -> list[dict]:
 
 def _settings_page(request, organization, *, status: int = 200, **context):
     endpoints = [
-        {"endpoint": endpoint, "url": url, "snippets": setup_snippets(url)}
+        {"endpoint": endpoint, "url": url, "snippets": setup_snippets(url, endpoint.require_key)}
         for endpoint in proxy_endpoint_list(organization=organization)
         for url in [proxy_endpoint_url(endpoint=endpoint, request=request)]
     ]
@@ -126,6 +148,7 @@ def settings_page(request, organization):
 @organization_required
 def endpoint_create(request, organization):
     """Create an endpoint (name, optional slug) with the API's rules and messages."""
+    require(request, Action.ENDPOINT_CREATE, organization)
     name = request.POST.get("name", "")
     slug = request.POST.get("slug", "").strip()
     try:
@@ -146,8 +169,29 @@ def endpoint_create(request, organization):
 @require_POST
 @login_required
 @organization_required
+def endpoint_lock(request, organization, endpoint_id):
+    """Lock (require_key=1) or unlock (require_key=0) an endpoint."""
+    require(request, Action.ENDPOINT_CHANGE, organization)
+    endpoint = get_object_for_user(request, ProxyEndpoint, id=endpoint_id)
+    locked = request.POST.get("require_key") == "1"
+    proxy_endpoint_update(endpoint=endpoint, require_key=locked)
+    if locked:
+        messages.success(
+            request,
+            f"Endpoint “{endpoint.name}” is locked: calls must send one of your keys in x-codecosts-key.",
+        )
+    else:
+        messages.success(
+            request, f"Endpoint “{endpoint.name}” is open: anyone with its URL can send calls through it."
+        )
+    return redirect(f"/settings#endpoint-{endpoint.slug}")
+
+
+@require_POST
+@login_required
+@organization_required
 def endpoint_delete(request, organization, endpoint_id):
-    require_owner(request, organization)
+    require(request, Action.ENDPOINT_DELETE, organization)
     endpoint = get_object_for_user(request, ProxyEndpoint, id=endpoint_id)
     proxy_endpoint_delete(endpoint=endpoint)
     messages.success(
@@ -162,10 +206,16 @@ def endpoint_delete(request, organization, endpoint_id):
 @organization_required
 def api_key_create_view(request, organization):
     """Create an API key and show it on this response only: it is stored as a hash."""
-    require_owner(request, organization)
-    api_key, raw_key = api_key_create(
-        organization=organization, name=request.POST.get("name", ""), created_by=request.user
-    )
+    require(request, Action.API_KEY_MANAGE, organization)
+    try:
+        api_key, raw_key = api_key_create(
+            organization=organization,
+            name=request.POST.get("name", ""),
+            scope=request.POST.get("scope", ApiKey.Scope.FULL),
+            created_by=request.user,
+        )
+    except ValidationError as error:
+        return _settings_page(request, organization, status=400, api_key_errors=error.messages)
     return _settings_page(request, organization, new_key=raw_key, new_key_object=api_key)
 
 
@@ -173,7 +223,7 @@ def api_key_create_view(request, organization):
 @login_required
 @organization_required
 def api_key_revoke_view(request, organization, api_key_id):
-    require_owner(request, organization)
+    require(request, Action.API_KEY_MANAGE, organization)
     api_key = get_object_for_user(request, ApiKey, id=api_key_id)
     api_key_revoke(api_key=api_key)
     messages.success(request, f"API key {api_key.display_prefix}… revoked.")

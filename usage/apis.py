@@ -4,6 +4,7 @@ from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.permissions import Action
 from accounts.scoping import OrganizationScopedViewSet
 from codecosts.api import CursorPagination
 from usage.models import Session, UsageDaily, UsageLog
@@ -39,6 +40,7 @@ class UsageLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organiza
 
     queryset = UsageLog.objects.all()
     pagination_class = NewestFirstPagination
+    actions_required = {"list": Action.VIEW, "retrieve": Action.VIEW}
 
     def get_serializer_class(self):
         return UsageLogDetailSerializer if self.action == "retrieve" else UsageLogSerializer
@@ -81,6 +83,7 @@ class UsageSummaryViewSet(OrganizationScopedViewSet):
 
     queryset = UsageDaily.objects.all()
     pagination_class = None
+    actions_required = {"list": Action.VIEW}
 
     def list(self, request):
         params = UsageSummaryParamsSerializer(data=request.query_params)
@@ -98,6 +101,12 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
 
     queryset = Session.objects.all()
     serializer_class = SessionSerializer
+    actions_required = {
+        "list": Action.VIEW,
+        "retrieve": Action.VIEW,
+        "create": Action.SESSION_MANAGE,
+        "end": Action.SESSION_MANAGE,
+    }
     pagination_class = NewestFirstPagination
 
     def get_base_queryset(self):

@@ -48,7 +48,8 @@ def test_settings_requires_login(db):
     assert response["Location"] == "/login?next=/settings"
 
 
-def test_it_lists_endpoints_with_base_url_and_setup_for_every_client(member_client, endpoint):
+def test_it_lists_endpoints_with_base_url_and_setup_for_every_client(member_client, org):
+    proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app", require_key=False)
     response = member_client.get("/settings")
 
     html = response.content.decode()
@@ -61,6 +62,56 @@ def test_it_lists_endpoints_with_base_url_and_setup_for_every_client(member_clie
     assert 'new Anthropic({ baseURL: "http://testserver/proxy/acme-app" })' in text
     assert "curl http://testserver/proxy/acme-app/v1/messages \\\n" in text
     assert 'OpenAI(base_url="http://testserver/proxy/acme-app/openai/v1")' in text
+
+
+def test_a_locked_endpoints_snippets_send_the_codecosts_key(member_client, endpoint):
+    text = unescape(member_client.get("/settings").content.decode())
+
+    assert "locked" in text
+    assert (
+        "export ANTHROPIC_BASE_URL=http://testserver/proxy/acme-app\n"
+        'export ANTHROPIC_CUSTOM_HEADERS="x-codecosts-key: $CODECOSTS_KEY"\nclaude'
+    ) in text
+    assert 'default_headers={"x-codecosts-key": os.environ["CODECOSTS_KEY"]}' in text
+    assert 'defaultHeaders: { "x-codecosts-key": process.env.CODECOSTS_KEY }' in text
+    assert '-H "x-codecosts-key: $CODECOSTS_KEY"' in text
+    # A member sees the lock but cannot change it.
+    assert "/settings/endpoints/" + str(endpoint.id) + "/lock" not in text
+
+
+def test_an_owner_unlocks_and_locks_an_endpoint(owner_client, endpoint):
+    response = owner_client.post(f"/settings/endpoints/{endpoint.id}/lock", {"require_key": "0"})
+    assert (response.status_code, response["Location"]) == (302, "/settings#endpoint-acme-app")
+    endpoint.refresh_from_db()
+    assert endpoint.require_key is False
+    text = unescape(owner_client.get("/settings").content.decode())
+    assert "is open: anyone with its URL can send calls through it" in text
+    owner_client.post(f"/settings/endpoints/{endpoint.id}/lock", {"require_key": "1"})
+    endpoint.refresh_from_db()
+    assert endpoint.require_key is True
+
+
+def test_a_member_cannot_unlock_an_endpoint(member_client, endpoint):
+    response = member_client.post(f"/settings/endpoints/{endpoint.id}/lock", {"require_key": "0"})
+    assert response.status_code == 403
+    endpoint.refresh_from_db()
+    assert endpoint.require_key is True
+
+
+def test_an_owner_creates_a_proxy_key(owner_client, org):
+    response = owner_client.post("/settings/api-keys", {"name": "alice", "scope": "proxy"})
+    assert response.status_code == 200
+    raw = re.search(r'id="new-api-key-value">([^<]+)<', response.content.decode()).group(1)
+    api_key = api_key_get_by_raw_key(raw_key=raw)
+    assert (api_key.organization, api_key.name, api_key.scope) == (org, "alice", "proxy")
+    assert "x-codecosts-key" in response.content.decode()
+
+
+def test_an_unknown_key_scope_is_a_form_error(owner_client):
+    response = owner_client.post("/settings/api-keys", {"name": "x", "scope": "root"})
+    assert response.status_code == 400
+    assert "scope must be one of full, proxy" in response.content.decode()
+    assert not ApiKey.objects.filter(name="x").exists()
 
 
 def test_the_base_url_uses_public_url_when_set(member_client, endpoint, settings):
