@@ -32,7 +32,9 @@ COLUMNS = (
     ("ttfb_ms", "ttfb_ms"),
     ("duration_ms", "duration_ms"),
 )
-TEXT_COLUMNS = {"endpoint_slug", "path", "model", "session__name"}
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV
+# injection"); the text columns hold what clients chose (model, session, path).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ROWS_PER_CHUNK = 500
 ITERATOR_CHUNK_SIZE = 2000
 
@@ -53,8 +55,8 @@ def _cell(field: str, value) -> object:
         return value.isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
-    # Spreadsheets run cells starting with these as formulas; names come from clients.
-    if field in TEXT_COLUMNS and isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    # Every text cell, numbers aside (they are ints here, never text).
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
 

@@ -1,5 +1,8 @@
 """CSV export of the filtered logs: /logs/export.csv."""
 
+import csv
+import io
+
 import pytest
 from django.db.models.query import QuerySet
 from django.http import StreamingHttpResponse
@@ -32,6 +35,13 @@ def member_client(member):
 def _csv(response) -> list[str]:
     assert isinstance(response, StreamingHttpResponse)
     return b"".join(response.streaming_content).decode().splitlines()
+
+
+def _csv_rows(response) -> list[dict]:
+    """The export read as a spreadsheet would (a cell may hold a CR: no splitlines)."""
+    assert isinstance(response, StreamingHttpResponse)
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 def test_the_export_is_exact_for_every_column(member_client, endpoint):
@@ -114,3 +124,30 @@ def test_the_export_requires_login(db):
     response = Client().get("/logs/export.csv")
 
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["=1+1", "+1", "-1", "@SUM(A1)", "\t=cmd|' /C calc'!A0", "\r=HYPERLINK(\"x\")", "\t", "\r"],
+)
+def test_every_text_cell_a_spreadsheet_would_run_gets_a_leading_quote(
+    member_client, endpoint, text
+):
+    record_call(endpoint, started_at=at(20, 9), model=text, session_name=text)
+
+    response = member_client.get("/logs/export.csv")
+
+    [row] = _csv_rows(response)
+    assert row["model"] == "'" + text
+    assert row["session"] == "'" + text
+    # Numbers stay numbers.
+    assert (row["input_tokens"], row["output_tokens"], row["status_code"]) == ("2095", "503", "200")
+
+
+def test_text_that_merely_contains_a_formula_character_is_left_alone(member_client, endpoint):
+    record_call(endpoint, started_at=at(20, 9), model="claude-3-5", session_name="fix a=b @ 10:00")
+
+    response = member_client.get("/logs/export.csv")
+
+    [row] = _csv_rows(response)
+    assert (row["model"], row["session"]) == ("claude-3-5", "fix a=b @ 10:00")
