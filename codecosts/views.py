@@ -15,6 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from accounts.authentication import ApiKeyAuthentication
 from accounts.scoping import organization_for_request
 from codecosts.api import error_response, request_too_large_message
+from proxy import errors as proxy_errors
 from proxy.models import ProxyEndpoint
 from proxy.services import LOCAL_SLUG
 from usage.selectors import session_current
@@ -140,7 +141,14 @@ def request_too_large(request):
     return render(request, "413.html", {"message": request_too_large_message()}, status=413)
 
 
+def _proxied(request, status: int, message: str):
+    """An answer under a proxy route, in the provider's error shape (DESIGN §3)."""
+    return proxy_errors.error_response(proxy_errors.provider_for_path(request.path), status, message)
+
+
 def handler400(request, exception=None):
+    if proxy_errors.is_proxy_path(request.path):
+        return _proxied(request, 400, "Bad request.")
     # Django answers every SuspiciousOperation with 400; a body too big is a 413.
     if isinstance(exception, RequestDataTooBig):
         return request_too_large(request)
@@ -150,18 +158,24 @@ def handler400(request, exception=None):
 
 
 def handler403(request, exception=None):
+    if proxy_errors.is_proxy_path(request.path):
+        return _proxied(request, 403, "Forbidden.")
     if is_api(request):
         return error_response(403, "Forbidden.", code="permission_denied")
     return defaults.permission_denied(request, exception)
 
 
 def handler404(request, exception=None):
+    if proxy_errors.is_proxy_path(request.path):
+        return _proxied(request, 404, f"Unknown path: {request.path}")
     if is_api(request):
         return error_response(404, "Not found.", code="not_found")
     return defaults.page_not_found(request, exception)
 
 
 def handler500(request):
+    if proxy_errors.is_proxy_path(request.path):
+        return _proxied(request, 500, "Codecosts failed to handle this request.")
     if is_api(request):
         return error_response(500, "Internal server error.", code="internal_error")
     return defaults.server_error(request)

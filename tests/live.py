@@ -25,15 +25,23 @@ def free_port() -> int:
 
 
 def raw_request(
-    url: str, method: str, target: bytes, headers: list[tuple[bytes, bytes]] = (), body: bytes = b""
+    url: str,
+    method: str,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]] = (),
+    body: bytes = b"",
+    *,
+    host_header: bytes | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """Send one request with the target exactly as given; its status, headers and body.
 
     HTTP client libraries normalise or refuse odd paths (dot segments, CR LF) before
     sending; an attacker's client does not, so the attack tests write the bytes themselves.
+    `host_header` replaces the Host a browser would send for this URL (DNS rebinding).
     """
     host, _, port = url.removeprefix("http://").partition(":")
-    head = [method.encode() + b" " + target + b" HTTP/1.1", b"host: " + f"{host}:{port}".encode()]
+    host_header = host_header or f"{host}:{port}".encode()
+    head = [method.encode() + b" " + target + b" HTTP/1.1", b"host: " + host_header]
     head += [name + b": " + value for name, value in headers]
     head += [b"content-length: " + str(len(body)).encode(), b"connection: close"]
     with socket.create_connection((host, int(port)), timeout=10) as sock:

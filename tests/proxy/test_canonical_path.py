@@ -278,3 +278,23 @@ def test_a_refused_attack_writes_no_usage_log(live_stack, proxy_endpoint):
     live_stack.log(headers["x-codecosts-log-id"])
     wait_until(lambda: UsageLog.objects.filter(endpoint=proxy_endpoint).count() == 1)
     assert UsageLog.objects.filter(endpoint=proxy_endpoint).count() == 1
+
+
+# --- Django's own error answers under /proxy/ ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("handler", "status", "error_type"),
+    [("handler400", 400, "invalid_request_error"), ("handler403", 403, "permission_error"),
+     ("handler404", 404, "not_found_error"), ("handler500", 500, "api_error")],
+)
+def test_djangos_error_handlers_answer_proxy_paths_in_the_providers_shape(rf, handler, status, error_type):
+    from codecosts import views
+
+    request = rf.post("/proxy/acme/v1/messages")
+    response = getattr(views, handler)(request) if handler == "handler500" else getattr(views, handler)(request, None)
+    assert response.status_code == status
+    assert json.loads(response.content)["error"]["type"] == error_type
+    request = rf.post("/proxy/acme/openai/v1/chat/completions")
+    response = getattr(views, handler)(request) if handler == "handler500" else getattr(views, handler)(request, None)
+    assert "param" in json.loads(response.content)["error"]  # OpenAI's shape

@@ -23,7 +23,7 @@ import pytest
 
 from proxy.asgi import build_application
 from proxy.services import local_setup
-from tests.live import ROOT, Process, child_env, free_port
+from tests.live import ROOT, Process, child_env, free_port, raw_request
 from tests.live_fixtures import start_stack
 from usage.models import UsageLog
 
@@ -206,6 +206,80 @@ def test_the_local_routes_reach_the_upstream_and_log_to_the_local_endpoint(local
         )
         assert (log.provider, log.path, log.outcome) == (provider, path, "ok")
     assert UsageLog.objects.filter(endpoint=endpoint).count() == 2
+
+
+# --- Against the browser: cross-site pages and DNS rebinding (issue 8) ------------------
+
+CHAT = json.dumps({"model": "gpt-4.1", "messages": [{"role": "user", "content": "Hi"}]}).encode()
+SIMPLE_POST = [(b"content-type", b"text/plain"), (b"x-api-key", PROVIDER_KEY.encode())]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        # A page on another site posting a "simple" request (no preflight) at the proxy.
+        ("/anthropic/v1/messages", [(b"origin", b"https://evil.example")]),
+        ("/openai/v1/chat/completions", [(b"origin", b"https://evil.example")]),
+        ("/anthropic/v1/messages", [(b"origin", b"null")]),  # a sandboxed frame or file:
+        ("/anthropic/v1/messages", [(b"sec-fetch-site", b"cross-site")]),
+        ("/proxy/local/v1/messages", [(b"origin", b"http://localhost.evil.example:3739")]),
+        # DNS rebinding: the page's own name now resolves to 127.0.0.1.
+        ("/anthropic/v1/messages", [(b"host", b"rebind.evil.example:3739")]),
+        ("/health", [(b"host", b"rebind.evil.example")]),
+        ("/settings", [(b"host", b"127.0.0.1.evil.example")]),
+        ("/api/sessions", [(b"origin", b"https://evil.example")]),
+    ],
+)
+def test_a_cross_site_page_or_a_rebound_host_gets_403(local_stack, path, headers):
+    local_setup()
+    seen = len(local_stack.upstream.requests)
+    host = dict(headers).pop(b"host", None)
+    headers = [header for header in headers if header[0] != b"host"]
+    status, _, body = raw_request(
+        local_stack.url, "POST", path.encode(), SIMPLE_POST + headers, CHAT, host_header=host
+    )
+    assert status == 403
+    assert "local-only mode" in body.decode()
+    assert len(local_stack.upstream.requests) == seen  # nothing was forwarded
+    assert not UsageLog.objects.exists()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"origin", b"http://localhost:3739")],
+        [(b"origin", b"http://127.0.0.1:3739"), (b"sec-fetch-site", b"same-origin")],
+        [(b"sec-fetch-site", b"none")],
+        [],
+    ],
+)
+def test_loopback_origins_and_plain_clients_pass(local_stack, headers):
+    local_setup()
+    status, response_headers, _ = raw_request(
+        local_stack.url, "POST", b"/anthropic/v1/messages",
+        [(b"content-type", b"application/json"), (b"x-api-key", PROVIDER_KEY.encode()), *headers],
+        json.dumps({"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}).encode(),
+    )
+    assert status == 200
+    assert not [name for name in response_headers if name.startswith("access-control-")]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_an_encoded_path_cannot_cross_from_one_provider_to_the_other(local_stack):
+    local_setup()
+    seen = len(local_stack.upstream.requests)
+    status, _, body = raw_request(
+        local_stack.url, "POST", b"/anthropic/v1/%2e%2e/%2e%2e/openai/v1/chat/completions",
+        SIMPLE_POST, CHAT,
+    )
+    assert status == 400
+    assert json.loads(body)["error"]["type"] == "invalid_request_error"
+    assert len(local_stack.upstream.requests) == seen
 
 
 # --- A real non-loopback peer: a network namespace and a veth pair of the test's own ------
