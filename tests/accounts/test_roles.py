@@ -192,3 +192,44 @@ def test_the_table_lists_every_route():
     listed = {name for name, *_ in TABLE} | NOT_ROLE_GATED
     assert None not in routes, "every route has a name"
     assert routes - listed == set(), f"routes missing from the table: {routes - listed}"
+
+
+# --- The attack, against a running server ----------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_member_signed_in_to_the_running_product_cannot_delete_or_relimit_through_the_api(live_stack):
+    import re
+
+    import httpx
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import Membership
+    from accounts.services import membership_create, organization_create
+
+    organization = organization_create(name="Live roles")
+    member = get_user_model().objects.create_user(username="live-member", password="a long passphrase 42")
+    membership_create(organization=organization, user=member, role=Membership.Role.MEMBER)
+    endpoint = proxy_endpoint_create(organization=organization, name="Prod", slug="live-roles-prod")
+    _, proxy_raw = api_key_create(organization=organization, scope=ApiKey.Scope.PROXY)
+
+    with httpx.Client(base_url=live_stack.url, timeout=10) as browser:
+        page = browser.get("/login").text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        signed_in = browser.post(
+            "/login", data={"username": "live-member", "password": "a long passphrase 42", "csrfmiddlewaretoken": token}
+        )
+        assert signed_in.status_code == 302
+        headers = {"X-CSRFToken": browser.cookies["csrftoken"], "Referer": live_stack.url + "/"}
+        url = f"/api/proxy-endpoints/{endpoint.id}"
+        assert browser.get(url).status_code == 200  # a member sees it
+        deleted = browser.delete(url, headers=headers)
+        relimited = browser.patch(url, json={"rate_limit_per_minute": 1}, headers=headers)
+    assert (deleted.status_code, relimited.status_code) == (403, 403)
+    assert relimited.json()["error"]["message"] == "Only an owner of the organization can change an endpoint."
+    # A developer's proxy key manages nothing either.
+    as_key = httpx.delete(live_stack.url + url, headers={"Authorization": f"Bearer {proxy_raw}"})
+    assert as_key.status_code == 403
+    endpoint = ProxyEndpoint.objects.get(id=endpoint.id)
+    assert (endpoint.deleted_at, endpoint.rate_limit_per_minute) == (None, None)
