@@ -37,6 +37,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "display_prefix",
         "name",
         "organization",
+        "scope",
         "created_at",
         "last_used_at",
         "revoked_at",
@@ -46,6 +47,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     fields = [
         "organization",
         "name",
+        "scope",
         "display_prefix",
         "key_hash",
         "created_by",
@@ -55,6 +57,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [
         "organization",
+        "scope",
         "display_prefix",
         "key_hash",
         "created_by",

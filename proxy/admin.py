@@ -8,7 +8,7 @@ from proxy.services import RATE_LIMIT_MAX, proxy_endpoint_delete, proxy_endpoint
 class ProxyEndpointForm(forms.ModelForm):
     class Meta:
         model = ProxyEndpoint
-        fields = ["name", "rate_limit_per_minute"]
+        fields = ["name", "rate_limit_per_minute", "require_key"]
 
     def clean_rate_limit_per_minute(self):
         value = self.cleaned_data["rate_limit_per_minute"]
@@ -26,11 +26,12 @@ class ProxyEndpointAdmin(admin.ModelAdmin):
     services so the proxy's cached lookup is dropped on every write."""
 
     form = ProxyEndpointForm
-    list_display = ["slug", "name", "organization", "rate_limit_per_minute", "created_at"]
+    list_display = ["slug", "name", "organization", "rate_limit_per_minute", "require_key", "created_at"]
+    list_filter = ["require_key"]
     list_select_related = ["organization"]
     search_fields = ["slug", "name", "organization__name"]
     readonly_fields = ["id", "organization", "slug", "created_at"]
-    fields = ["id", "organization", "slug", "name", "rate_limit_per_minute", "created_at"]
+    fields = ["id", "organization", "slug", "name", "rate_limit_per_minute", "require_key", "created_at"]
     ordering = ["-created_at"]
 
     def has_add_permission(self, request):
@@ -41,6 +42,7 @@ class ProxyEndpointAdmin(admin.ModelAdmin):
             endpoint=obj,
             name=form.cleaned_data["name"],
             rate_limit_per_minute=form.cleaned_data["rate_limit_per_minute"],
+            require_key=form.cleaned_data["require_key"],
         )
 
     def delete_model(self, request, obj):

@@ -126,8 +126,25 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     page.click("button:has-text('Create endpoint')")
     assert page.locator("#endpoint-errors").inner_text() == "slug already taken"
 
+    # The new endpoint is locked: a developer's proxy key, made here, goes in
+    # x-codecosts-key, as the snippets show; without it the SDK gets a 401.
+    expect(page.locator(f"#lock-{slug} .badge")).to_have_text("locked")
+    assert 'ANTHROPIC_CUSTOM_HEADERS="x-codecosts-key: $CODECOSTS_KEY"' in (
+        page.locator(f"#snippet-{slug}-claude-code").inner_text()
+    )
+    page.fill("#api-key-name", "my laptop")
+    page.click("button:has-text('Create API key')")  # scope: proxy, the form's default
+    proxy_key = page.locator("#new-api-key-value").inner_text()
+    assert "x-codecosts-key" in page.locator("#new-api-key").inner_text()
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(api_key=PROVIDER_KEY, base_url=base_url, max_retries=0).messages.create(
+            model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "Hi"}]
+        )
+
     # A proxied call with the official SDK, through the fake upstream, and a stream.
-    client = anthropic.Anthropic(api_key=PROVIDER_KEY, base_url=base_url, max_retries=0)
+    client = anthropic.Anthropic(
+        api_key=PROVIDER_KEY, base_url=base_url, max_retries=0, default_headers={"x-codecosts-key": proxy_key}
+    )
     raw = client.messages.with_raw_response.create(
         model="claude-sonnet-4-6",
         max_tokens=1024,
@@ -203,6 +220,7 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     # An API key: shown once, works, then revoked.
     page.click("nav >> text=Settings")
     page.fill("#api-key-name", "browser key")
+    page.select_option("#api-key-scope", "full")
     page.click("button:has-text('Create API key')")
     raw_key = page.locator("#new-api-key-value").inner_text()
     assert re.fullmatch(r"cc_[A-Za-z0-9_-]{43}", raw_key)
@@ -214,8 +232,8 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     assert raw_key not in page.content()
     page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_navigation():
-        page.click("#api-keys button:has-text('Revoke')")
-    expect(page.locator("#api-keys .badge")).to_contain_text("revoked")
+        page.locator("#api-keys tr", has_text="browser key").locator("button:has-text('Revoke')").click()
+    expect(page.locator("#api-keys tr", has_text="browser key").locator(".badge")).to_contain_text("revoked")
     api = httpx.get(f"{base}/api/proxy-endpoints", headers={"Authorization": f"Bearer {raw_key}"})
     assert api.status_code == 401
 

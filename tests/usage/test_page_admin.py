@@ -102,6 +102,7 @@ def test_deleting_an_endpoint_in_the_admin_goes_through_the_service(
 
     assert response.status_code == 302
     assert not ProxyEndpoint.objects.filter(id=endpoint.id).exists()
+    assert ProxyEndpoint.all_objects.get(id=endpoint.id).deleted_at is not None  # its slug stays taken
     assert cache.get(proxy_endpoint_cache_key(slug="acme-app")) is None
 
 
