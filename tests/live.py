@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 from django.conf import settings
 from django.db import connection
+from django_ratelimit.core import _get_window
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +24,27 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_clear_of_window_end(*values: str, margin: float = 15) -> None:
+    """Sleep past the end of each value's one-minute rate-limit window if it is near.
+
+    django-ratelimit counts in fixed windows whose end is offset by a hash of the counted
+    value (a slug, a username, an address); a test counting calls must not straddle one.
+    """
+    for value in values:
+        left = _get_window(value, 60) - time.time()
+        if left < margin:
+            time.sleep(left + 1)
+
+
+def fresh_slug(prefix: str = "t", margin: float = 30) -> str:
+    """A slug no earlier test used (so no server's cached lookup of it is stale), whose
+    rate-limit window has at least `margin` seconds to run."""
+    while True:
+        slug = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        if _get_window(slug, 60) - time.time() >= margin:
+            return slug
 
 
 def raw_request(
@@ -84,7 +107,11 @@ def redis_url_for_tests() -> str:
     """A Redis database of this test run's own, so parallel runs never share queues or limits."""
     if not settings.REDIS_URL:
         return ""
-    base = settings.REDIS_URL.rsplit("/", 1)[0] if settings.REDIS_URL.count("/") > 2 else settings.REDIS_URL
+    base = (
+        settings.REDIS_URL.rsplit("/", 1)[0]
+        if settings.REDIS_URL.count("/") > 2
+        else settings.REDIS_URL
+    )
     return f"{base}/{1 + os.getpid() % 15}"
 
 
@@ -117,7 +144,9 @@ class Process:
 
     def start(self) -> "Process":
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
         return self
 
     def stop(self) -> None:
@@ -138,9 +167,21 @@ class AsgiServer(Process):
         self.port = port or free_port()
         super().__init__(
             [
-                sys.executable, "-m", "uvicorn", "codecosts.asgi:application",
-                "--host", "127.0.0.1", "--port", str(self.port),
-                "--lifespan", "on", "--no-access-log", "--loop", "uvloop", "--http", "httptools",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "codecosts.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--lifespan",
+                "on",
+                "--no-access-log",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
             ],
             {**env, "PORT": str(self.port)},
             log_path,
@@ -168,16 +209,30 @@ class CeleryWorker(Process):
     def __init__(self, env: dict, log_path: Path):
         super().__init__(
             [
-                sys.executable, "-m", "celery", "-A", "codecosts", "worker",
-                "-Q", "usage,default", "-P", "solo", "--without-gossip", "--without-mingle",
-                "--without-heartbeat", "-l", "WARNING",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "codecosts",
+                "worker",
+                "-Q",
+                "usage,default",
+                "-P",
+                "solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "WARNING",
             ],
             env,
             log_path,
         )
 
 
-def wait_until(predicate, *, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
+def wait_until(
+    predicate, *, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -2,13 +2,13 @@
 issue 8, 40 wrong passwords then the right one, no longer signs in."""
 
 import re
-import time
 import uuid
 
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
-from django_ratelimit.core import _get_window
+
+from tests.live import wait_clear_of_window_end
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -28,18 +28,10 @@ def _attacker(stack, address: str) -> httpx.Client:
     return httpx.Client(base_url=stack.url, timeout=10, transport=transport)
 
 
-def _start_of_a_window(*values: str) -> None:
-    """Counters reset when a one-minute window ends: start the attack well inside one."""
-    for value in values:
-        left = _get_window(value, 60) - time.time()
-        if left < 12:
-            time.sleep(left + 1)
-
-
 def test_forty_wrong_passwords_then_the_right_one_does_not_sign_in(live_stack):
     username = f"victim-{uuid.uuid4().hex[:8]}"
     get_user_model().objects.create_user(username=username, password=PASSWORD)
-    _start_of_a_window(username, "127.0.0.2")
+    wait_clear_of_window_end(username, "127.0.0.2")
 
     with _attacker(live_stack, "127.0.0.2") as attacker:
         token = _csrf_token(attacker, "/login")
@@ -67,7 +59,7 @@ def test_forty_wrong_passwords_then_the_right_one_does_not_sign_in(live_stack):
 def test_the_admin_login_shares_the_count(live_stack):
     username = f"staff-{uuid.uuid4().hex[:8]}"
     get_user_model().objects.create_superuser(username=username, email="", password=PASSWORD)
-    _start_of_a_window(username, "127.0.0.3")
+    wait_clear_of_window_end(username, "127.0.0.3")
 
     with _attacker(live_stack, "127.0.0.3") as attacker:
         token = _csrf_token(attacker, "/login")

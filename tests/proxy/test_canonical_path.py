@@ -11,13 +11,17 @@ import json
 import pytest
 
 from proxy.paths import PathRefused, canonical_path, query_is_clean
-from tests.live import raw_request, wait_until
+from tests.live import fresh_slug, raw_request, wait_until
 from usage.models import UsageLog
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 MESSAGE = json.dumps(
-    {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]}
+    {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
 ).encode()
 CHAT = json.dumps({"model": "gpt-4.1", "messages": [{"role": "user", "content": "Hi"}]}).encode()
 HEADERS = [(b"x-api-key", b"sk-ant-attacker-0001"), (b"content-type", b"application/json")]
@@ -109,19 +113,28 @@ def test_the_rate_limit_counts_every_spelling_of_a_route_as_one(live_stack, tran
 
     organization = Organization.objects.create(name="Limited spellings")
     endpoint = ProxyEndpoint.objects.create(
-        organization=organization, name="L", slug="spellings-limit", rate_limit_per_minute=2, require_key=False
+        organization=organization,
+        name="L",
+        slug=fresh_slug("spellings"),
+        rate_limit_per_minute=2,
+        require_key=False,
     )
-    statuses = [post(live_stack, endpoint, path, MESSAGE)[0] for path in ("/v1/messages", "/v1/messages/", "/v1/mess%61ges")]
+    statuses = [
+        post(live_stack, endpoint, path, MESSAGE)[0]
+        for path in ("/v1/messages", "/v1/messages/", "/v1/mess%61ges")
+    ]
     assert statuses == [200, 200, 429]
 
 
-def test_count_tokens_is_limited_as_count_tokens_however_it_is_spelled(live_stack, transactional_db, fake_upstream):
+def test_count_tokens_is_limited_as_count_tokens_however_it_is_spelled(
+    live_stack, transactional_db, fake_upstream
+):
     from accounts.models import Organization
     from proxy.models import ProxyEndpoint
 
     organization = Organization.objects.create(name="Count tokens spellings")
     endpoint = ProxyEndpoint.objects.create(
-        organization=organization, name="C", slug="spellings-count", require_key=False
+        organization=organization, name="C", slug=fresh_slug("spellings"), require_key=False
     )
     seen = len(fake_upstream.requests)
     status, _, _ = post(live_stack, endpoint, "/v1/messages/count_tokens/", MESSAGE)
@@ -133,10 +146,15 @@ def test_count_tokens_is_limited_as_count_tokens_however_it_is_spelled(live_stac
 
 def test_a_query_is_forwarded_as_sent_and_never_changes_the_route(live_stack, proxy_endpoint):
     seen = len(live_stack.upstream.requests)
-    status, headers, _ = post(live_stack, proxy_endpoint, "/v1/messages?beta=true&x=%2e%2e%2f", MESSAGE)
+    status, headers, _ = post(
+        live_stack, proxy_endpoint, "/v1/messages?beta=true&x=%2e%2e%2f", MESSAGE
+    )
     assert status == 200
     received = live_stack.upstream.requests[seen]
-    assert (received.path, received.query) == ("/v1/messages", "beta=true&x=../")  # as decoded by aiohttp
+    assert (received.path, received.query) == (
+        "/v1/messages",
+        "beta=true&x=../",
+    )  # as decoded by aiohttp
     assert live_stack.log(headers["x-codecosts-log-id"]).path == "/v1/messages"
 
 
@@ -167,12 +185,18 @@ def test_headers_named_in_connection_are_not_forwarded(live_stack, proxy_endpoin
 def test_the_codecosts_key_is_never_forwarded(live_stack, proxy_endpoint):
     headers = HEADERS + [(b"x-codecosts-key", b"cc_" + b"k" * 43), (b"x-fake-scenario", b"echo")]
     post(live_stack, proxy_endpoint, "/v1/models", b"", headers)
-    assert "x-codecosts-key" not in {name.lower() for name in live_stack.upstream.requests[-1].headers}
+    assert "x-codecosts-key" not in {
+        name.lower() for name in live_stack.upstream.requests[-1].headers
+    }
 
 
 def test_upstream_cors_and_connection_named_headers_are_dropped(live_stack, proxy_endpoint):
     status, headers, _ = post(
-        live_stack, proxy_endpoint, "/v1/messages", MESSAGE, HEADERS + [(b"x-fake-scenario", b"cors")]
+        live_stack,
+        proxy_endpoint,
+        "/v1/messages",
+        MESSAGE,
+        HEADERS + [(b"x-fake-scenario", b"cors")],
     )
     assert status == 200
     assert not [name for name in headers if name.startswith("access-control-")]
@@ -189,7 +213,9 @@ def test_upstream_cors_and_connection_named_headers_are_dropped(live_stack, prox
     ],
     ids=["10000-headers", "1MB-header", "100KB-in-all"],
 )
-def test_oversized_request_headers_get_431_from_the_proxy_itself(live_stack, proxy_endpoint, extra, message):
+def test_oversized_request_headers_get_431_from_the_proxy_itself(
+    live_stack, proxy_endpoint, extra, message
+):
     seen = len(live_stack.upstream.requests)
     status, _, answer = post(live_stack, proxy_endpoint, "/v1/messages", MESSAGE, HEADERS + extra)
     assert status == 431
@@ -218,7 +244,10 @@ def test_an_unknown_or_malformed_slug_gets_the_providers_404_or_400(live_stack, 
     assert status in (400, 404)
     assert headers["content-type"] == "application/json"
     error = json.loads(answer)
-    assert error["type"] == "error" and error["error"]["type"] in ("invalid_request_error", "not_found_error")
+    assert error["type"] == "error" and error["error"]["type"] in (
+        "invalid_request_error",
+        "not_found_error",
+    )
 
 
 def test_raw_non_ascii_in_the_request_line_never_reaches_the_provider(live_stack, proxy_endpoint):
@@ -232,7 +261,11 @@ def test_raw_non_ascii_in_the_request_line_never_reaches_the_provider(live_stack
 
 def test_a_crlf_in_the_path_is_refused_in_the_providers_shape(live_stack, proxy_endpoint):
     status, _, answer = raw_request(
-        live_stack.url, "POST", f"/proxy/{proxy_endpoint.slug}/v1/messages%0D%0A".encode(), HEADERS, MESSAGE
+        live_stack.url,
+        "POST",
+        f"/proxy/{proxy_endpoint.slug}/v1/messages%0D%0A".encode(),
+        HEADERS,
+        MESSAGE,
     )
     assert status == 400
     assert json.loads(answer)["error"]["type"] == "invalid_request_error"
@@ -260,10 +293,30 @@ def test_canonical_paths(raw, canonical):
 @pytest.mark.parametrize(
     "raw",
     [
-        b"", b"v1/messages", b"/v1/./m", b"/v1/../m", b"/.", b"/..", b"/v1//m", b"//v1",
-        b"/v1/%2e%2e/m", b"/v1%2fm", b"/v1%5Cm", b"/v1\\m", b"/v1/m%23", b"/v1/m#",
-        b"/v1/m?x", b"/v1/m%3Fx", b"/v1/%25", b"/v1/m%00", b"/v1/m\r\n", b"/v1/\xc3\xa9",
-        b"/v1/m;x", b"/v1/m x", b"/v1/m=1", b"/v1/m//",
+        b"",
+        b"v1/messages",
+        b"/v1/./m",
+        b"/v1/../m",
+        b"/.",
+        b"/..",
+        b"/v1//m",
+        b"//v1",
+        b"/v1/%2e%2e/m",
+        b"/v1%2fm",
+        b"/v1%5Cm",
+        b"/v1\\m",
+        b"/v1/m%23",
+        b"/v1/m#",
+        b"/v1/m?x",
+        b"/v1/m%3Fx",
+        b"/v1/%25",
+        b"/v1/m%00",
+        b"/v1/m\r\n",
+        b"/v1/\xc3\xa9",
+        b"/v1/m;x",
+        b"/v1/m x",
+        b"/v1/m=1",
+        b"/v1/m//",
     ],
 )
 def test_refused_paths(raw):
@@ -285,16 +338,30 @@ def test_a_refused_attack_writes_no_usage_log(live_stack, proxy_endpoint):
 
 @pytest.mark.parametrize(
     ("handler", "status", "error_type"),
-    [("handler400", 400, "invalid_request_error"), ("handler403", 403, "permission_error"),
-     ("handler404", 404, "not_found_error"), ("handler500", 500, "api_error")],
+    [
+        ("handler400", 400, "invalid_request_error"),
+        ("handler403", 403, "permission_error"),
+        ("handler404", 404, "not_found_error"),
+        ("handler500", 500, "api_error"),
+    ],
 )
-def test_djangos_error_handlers_answer_proxy_paths_in_the_providers_shape(rf, handler, status, error_type):
+def test_djangos_error_handlers_answer_proxy_paths_in_the_providers_shape(
+    rf, handler, status, error_type
+):
     from codecosts import views
 
     request = rf.post("/proxy/acme/v1/messages")
-    response = getattr(views, handler)(request) if handler == "handler500" else getattr(views, handler)(request, None)
+    response = (
+        getattr(views, handler)(request)
+        if handler == "handler500"
+        else getattr(views, handler)(request, None)
+    )
     assert response.status_code == status
     assert json.loads(response.content)["error"]["type"] == error_type
     request = rf.post("/proxy/acme/openai/v1/chat/completions")
-    response = getattr(views, handler)(request) if handler == "handler500" else getattr(views, handler)(request, None)
+    response = (
+        getattr(views, handler)(request)
+        if handler == "handler500"
+        else getattr(views, handler)(request, None)
+    )
     assert "param" in json.loads(response.content)["error"]  # OpenAI's shape

@@ -21,9 +21,8 @@ from accounts.models import ApiKey, Organization
 from accounts.selectors import api_key_cache_key, api_key_hash
 from accounts.services import api_key_create, api_key_revoke
 from proxy.lookups import KeyRef, key_for_digest
-from proxy.models import ProxyEndpoint
 from proxy.services import proxy_endpoint_create, proxy_endpoint_delete
-from tests.live import AsgiServer, redis_url_for_tests, wait_until
+from tests.live import AsgiServer, fresh_slug, redis_url_for_tests, wait_until
 from usage.models import Session, UsageLog
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -41,7 +40,7 @@ def organization():
 def locked(organization):
     """A locked endpoint as hosted mode creates it, with a tight rate limit."""
     endpoint = proxy_endpoint_create(
-        organization=organization, name="Locked", slug=f"l-{uuid.uuid4().hex[:12]}", rate_limit_per_minute=2
+        organization=organization, name="Locked", slug=fresh_slug("l"), rate_limit_per_minute=2
     )
     assert endpoint.require_key is True
     return endpoint
@@ -57,7 +56,10 @@ def claude(stack, endpoint, key: str | None = None, **headers) -> anthropic.Anth
     if key is not None:
         headers["x-codecosts-key"] = key
     return anthropic.Anthropic(
-        api_key=PROVIDER_KEY, base_url=stack.base_url(endpoint), max_retries=0, default_headers=headers
+        api_key=PROVIDER_KEY,
+        base_url=stack.base_url(endpoint),
+        max_retries=0,
+        default_headers=headers,
     )
 
 
@@ -101,12 +103,16 @@ def test_another_organizations_key_gets_401(live_stack, locked):
     refused_with_401(claude(live_stack, locked, raw), "Invalid Codecosts key")
 
 
-def test_the_organizations_key_passes_is_not_forwarded_and_is_remembered(live_stack, locked, developer_key):
+def test_the_organizations_key_passes_is_not_forwarded_and_is_remembered(
+    live_stack, locked, developer_key
+):
     api_key, raw = developer_key
     seen = len(live_stack.upstream.requests)
     response = create(claude(live_stack, locked, raw))
     assert response.parse().usage.input_tokens == 2095
-    received = {name.lower(): value for name, value in live_stack.upstream.requests[seen].headers.items()}
+    received = {
+        name.lower(): value for name, value in live_stack.upstream.requests[seen].headers.items()
+    }
     assert "x-codecosts-key" not in received
     # The caller's own provider credential goes through (this SDK sends it as a bearer).
     assert (received.get("x-api-key") or received["authorization"]).endswith(PROVIDER_KEY)
@@ -142,7 +148,12 @@ def test_refused_calls_use_no_rate_limit_and_write_nothing(live_stack, locked, d
 @pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (set in CI)")
 def test_a_revoked_key_stops_working_within_the_cache_time(live_stack, organization, developer_key):
     api_key, raw = developer_key
-    endpoint = proxy_endpoint_create(organization=organization, name="Unlimited", rate_limit_per_minute=None)
+    endpoint = proxy_endpoint_create(
+        organization=organization,
+        name="Unlimited",
+        slug=fresh_slug("u"),
+        rate_limit_per_minute=None,
+    )
     client = claude(live_stack, endpoint, raw)
     create(client)
     # Revoked as the server's own processes would: their shared cache loses the entry.
@@ -170,14 +181,21 @@ def test_the_openai_sdk_sends_the_key_as_a_default_header(live_stack, locked, de
     assert "requires a Codecosts key" in raised.value.body["message"]
 
     client = openai.OpenAI(
-        api_key="sk-openai-caller", base_url=base, max_retries=0, default_headers={"x-codecosts-key": raw}
+        api_key="sk-openai-caller",
+        base_url=base,
+        max_retries=0,
+        default_headers={"x-codecosts-key": raw},
     )
     response = client.chat.completions.with_raw_response.create(model="gpt-4.1", messages=MESSAGES)
     assert live_stack.log(response.headers["x-codecosts-log-id"]).api_key_id == api_key.id
 
 
-def test_an_open_endpoint_takes_calls_without_a_key_but_not_with_a_wrong_one(live_stack, organization):
-    endpoint = proxy_endpoint_create(organization=organization, name="Open", require_key=False)
+def test_an_open_endpoint_takes_calls_without_a_key_but_not_with_a_wrong_one(
+    live_stack, organization
+):
+    endpoint = proxy_endpoint_create(
+        organization=organization, name="Open", slug=fresh_slug("o"), require_key=False
+    )
     response = create(claude(live_stack, endpoint))
     assert live_stack.log(response.headers["x-codecosts-log-id"]).api_key_id is None
     refused_with_401(claude(live_stack, endpoint, "cc_" + "z" * 43), "Invalid Codecosts key")
@@ -194,7 +212,9 @@ def test_a_deleted_endpoint_answers_404_in_the_providers_shape(live_stack, locke
 def test_a_deleted_slug_claimed_by_another_organization_never_gets_the_old_clients_calls(
     live_stack, organization
 ):
-    endpoint = proxy_endpoint_create(organization=organization, name="Old", slug=f"o-{uuid.uuid4().hex[:10]}")
+    endpoint = proxy_endpoint_create(
+        organization=organization, name="Old", slug=f"o-{uuid.uuid4().hex[:10]}"
+    )
     proxy_endpoint_delete(endpoint=endpoint)
     thief = Organization.objects.create(name="Thief")
     with pytest.raises(Exception, match="slug already taken"):
@@ -218,16 +238,23 @@ def test_a_flood_through_two_processes_leaves_the_owners_rate_limit_untouched(
         body = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": MESSAGES}
         with httpx.Client(timeout=10) as client:
             statuses = [
-                client.post(f"{urls[i % 2]}/v1/messages", json=body, headers={"x-api-key": PROVIDER_KEY}).status_code
+                client.post(
+                    f"{urls[i % 2]}/v1/messages", json=body, headers={"x-api-key": PROVIDER_KEY}
+                ).status_code
                 for i in range(60)
             ]
             assert statuses == [401] * 60
             _, raw = developer_key
             headers = {"x-api-key": PROVIDER_KEY, "x-codecosts-key": raw}
-            owner = [client.post(f"{url}/v1/messages", json=body, headers=headers).status_code for url in urls]
+            owner = [
+                client.post(f"{url}/v1/messages", json=body, headers=headers).status_code
+                for url in urls
+            ]
             assert owner == [200, 200]
             # The limit (2 a minute) is shared by both processes: the third call is over it.
-            assert client.post(f"{urls[0]}/v1/messages", json=body, headers=headers).status_code == 429
+            assert (
+                client.post(f"{urls[0]}/v1/messages", json=body, headers=headers).status_code == 429
+            )
     finally:
         second.stop()
 

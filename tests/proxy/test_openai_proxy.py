@@ -1,7 +1,6 @@
 """The OpenAI proxy end to end: official SDK → uvicorn → fake upstream, logged by the worker."""
 
 import json
-import uuid
 import zlib
 from decimal import Decimal
 
@@ -11,6 +10,7 @@ import pytest
 from accounts.models import Organization
 from proxy.models import ProxyEndpoint
 from tests.fake_upstream import FIXTURES
+from tests.live import fresh_slug
 from usage.pricing import cost_compute
 from usage.records import TokenUsage
 
@@ -178,7 +178,7 @@ def test_the_proxys_own_rate_limit_answers_429_in_openais_shape(live_stack, tran
     endpoint = ProxyEndpoint.objects.create(
         organization=organization,
         name="Limited",
-        slug=f"t-{uuid.uuid4().hex[:12]}",
+        slug=fresh_slug(),
         rate_limit_per_minute=1,
         require_key=False,
     )

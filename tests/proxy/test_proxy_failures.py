@@ -8,15 +8,18 @@ from concurrent.futures import ThreadPoolExecutor
 import anthropic
 import httpx
 import pytest
-from django_ratelimit.core import _get_window
 
-from tests.live import free_port, wait_until
+from tests.live import free_port, wait_clear_of_window_end, wait_until
 from tests.live_fixtures import start_stack
 from usage.models import UsageLog
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-MESSAGE = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+MESSAGE = {
+    "model": "claude-haiku-4-5",
+    "max_tokens": 5,
+    "messages": [{"role": "user", "content": "x"}],
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,10 @@ def tight_stack(django_db_setup, django_db_blocker, tmp_path_factory, fake_upstr
 def unreachable_stack(django_db_setup, django_db_blocker, tmp_path_factory, fake_upstream):
     """A server whose upstream is a loopback port nobody listens on."""
     stack = start_stack(
-        tmp_path_factory, fake_upstream, "unreachable", upstream_url=f"http://127.0.0.1:{free_port()}"
+        tmp_path_factory,
+        fake_upstream,
+        "unreachable",
+        upstream_url=f"http://127.0.0.1:{free_port()}",
     )
     yield stack
     stack.server.stop()
@@ -52,7 +58,11 @@ def unreachable_stack(django_db_setup, django_db_blocker, tmp_path_factory, fake
 def post(stack, endpoint, *, scenario="", content=None, **kwargs):
     return httpx.post(
         stack.base_url(endpoint) + "/v1/messages",
-        headers={"x-api-key": "sk-test-1234", "x-fake-scenario": scenario, "content-type": "application/json"},
+        headers={
+            "x-api-key": "sk-test-1234",
+            "x-fake-scenario": scenario,
+            "content-type": "application/json",
+        },
         content=content,
         json=None if content is not None else MESSAGE,
         timeout=15,
@@ -66,7 +76,10 @@ def test_a_request_body_over_the_limit_gets_413_in_anthropics_shape(tight_stack,
     assert response.status_code == 413
     assert response.json() == {
         "type": "error",
-        "error": {"type": "request_too_large", "message": "Request body is larger than the proxy's limit of 5000 bytes."},
+        "error": {
+            "type": "request_too_large",
+            "message": "Request body is larger than the proxy's limit of 5000 bytes.",
+        },
     }
     assert len(tight_stack.upstream.requests) == forwarded_before
 
@@ -88,7 +101,9 @@ def test_an_upstream_that_goes_silent_gets_504_and_is_logged(tight_stack, proxy_
 
 
 def test_a_stream_that_goes_silent_ends_with_an_error_event(tight_stack, proxy_endpoint):
-    client = anthropic.Anthropic(api_key="sk-test-1234", base_url=tight_stack.base_url(proxy_endpoint), max_retries=0)
+    client = anthropic.Anthropic(
+        api_key="sk-test-1234", base_url=tight_stack.base_url(proxy_endpoint), max_retries=0
+    )
     with pytest.raises(anthropic.APIStatusError):
         with client.messages.stream(**MESSAGE, extra_headers={"x-fake-scenario": "hang"}) as stream:
             stream.get_final_message()
@@ -97,7 +112,9 @@ def test_a_stream_that_goes_silent_ends_with_an_error_event(tight_stack, proxy_e
 
 
 def test_an_unreachable_upstream_gets_502_and_is_logged(unreachable_stack, proxy_endpoint):
-    client = anthropic.Anthropic(api_key="sk-test-1234", base_url=unreachable_stack.base_url(proxy_endpoint), max_retries=0)
+    client = anthropic.Anthropic(
+        api_key="sk-test-1234", base_url=unreachable_stack.base_url(proxy_endpoint), max_retries=0
+    )
     with pytest.raises(anthropic.InternalServerError) as raised:
         client.messages.create(**MESSAGE)
     assert raised.value.status_code == 502
@@ -120,7 +137,19 @@ def own_redis(tmp_path):
 
         def start(self):
             self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp_path),
+                ],
                 stdout=subprocess.DEVNULL,
             )
             wait_until(lambda: _redis_answers(port), timeout=10, message="redis to start")
@@ -148,7 +177,13 @@ def _redis_answers(port: int) -> bool:
 def test_no_log_is_lost_or_doubled_while_the_broker_is_down(
     django_db_setup, tmp_path_factory, fake_upstream, own_redis, proxy_endpoint
 ):
-    stack = start_stack(tmp_path_factory, fake_upstream, "broker", redis_url=own_redis.url, RATE_LIMIT_MESSAGES_PER_MINUTE=0)
+    stack = start_stack(
+        tmp_path_factory,
+        fake_upstream,
+        "broker",
+        redis_url=own_redis.url,
+        RATE_LIMIT_MESSAGES_PER_MINUTE=0,
+    )
     try:
         before = [post(stack, proxy_endpoint) for _ in range(3)]
         # Delivered and written before the outage (a broker restarted without persistence
@@ -170,14 +205,15 @@ def test_no_log_is_lost_or_doubled_while_the_broker_is_down(
         stack.worker.stop()
 
 
-@pytest.mark.skipif("not __import__('django.conf').conf.settings.REDIS_URL", reason="needs REDIS_URL (set in CI)")
-def test_a_rate_limit_is_shared_by_two_server_processes(django_db_setup, tmp_path_factory, fake_upstream, proxy_endpoint):
+@pytest.mark.skipif(
+    "not __import__('django.conf').conf.settings.REDIS_URL", reason="needs REDIS_URL (set in CI)"
+)
+def test_a_rate_limit_is_shared_by_two_server_processes(
+    django_db_setup, tmp_path_factory, fake_upstream, proxy_endpoint
+):
     proxy_endpoint.rate_limit_per_minute = 4
     proxy_endpoint.save()
-    # Stay clear of the end of the slug's fixed one-minute window.
-    window_end = _get_window(proxy_endpoint.slug, 60)
-    if window_end - time.time() < 10:
-        time.sleep(window_end - time.time() + 1)
+    wait_clear_of_window_end(proxy_endpoint.slug, margin=30)  # two stacks take a while to start
     first = start_stack(tmp_path_factory, fake_upstream, "limit-a")
     second = start_stack(tmp_path_factory, fake_upstream, "limit-b")
     try:
