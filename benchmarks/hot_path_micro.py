@@ -46,8 +46,9 @@ from multidict import CIMultiDict, CIMultiDictProxy  # noqa: E402
 from fake_upstream import COMMON_HEADERS, MESSAGE  # noqa: E402
 from load_client import HEADERS, request_body  # noqa: E402
 from proxy import upstream, views  # noqa: E402
-from proxy.asgi import ProxyASGIHandler  # noqa: E402
-from proxy.lookups import EndpointRef, _endpoints, endpoint_for_slug  # noqa: E402
+from accounts.selectors import api_key_hash  # noqa: E402
+from proxy.asgi import ProxyASGIHandler, _admit  # noqa: E402
+from proxy.lookups import EndpointRef, KeyRef, _endpoints, _keys, endpoint_for_slug  # noqa: E402
 from proxy.providers.base import meter_for, request_info  # noqa: E402
 from usage import pipeline  # noqa: E402
 from usage.records import record_to_payload  # noqa: E402
@@ -76,7 +77,10 @@ UPSTREAM_HEADERS = CIMultiDictProxy(
         + [tuple(line.split(": ", 1)) for line in COMMON_HEADERS.decode().strip().split("\r\n")]
     )
 )
-ENDPOINT = EndpointRef(str(uuid.uuid4()), str(uuid.uuid4()), SLUG, None, False)
+ENDPOINT = EndpointRef(str(uuid.uuid4()), str(uuid.uuid4()), SLUG, None, True)
+# A locked endpoint and its caller's key, as the benchmark's server sees them.
+RAW_KEY = "cc_" + "k" * 43
+SCOPE["headers"].append((b"x-codecosts-key", RAW_KEY.encode()))
 
 
 def per_call(fn, number: int = 5000, repeat: int = 7) -> float:
@@ -87,7 +91,7 @@ def per_call(fn, number: int = 5000, repeat: int = 7) -> float:
 def exchange():
     _, seen = views._forward_headers(SCOPE)
     return views.Exchange(
-        endpoint=ENDPOINT, provider="anthropic", path="/v1/messages", body=BODY, seen_headers=seen,
+        endpoint=ENDPOINT, api_key_id="", provider="anthropic", path="/v1/messages", body=BODY, seen_headers=seen,
         meter=meter_for("anthropic", "/v1/messages"),
     )
 
@@ -111,6 +115,7 @@ def main() -> None:
     add("uuid.uuid4()  [Exchange.__init__; releases the GIL]", uuid.uuid4)
     add("request_info(body)  [orjson parse; off the event loop since 47ce12a]", lambda: request_info(BODY))
     add("meter_for('anthropic', '/v1/messages')", lambda: meter_for("anthropic", "/v1/messages"))
+    add("_admit(scope)  [canonical path, query and header caps]", lambda: _admit(SCOPE))
     add("_forward_headers(scope)", lambda: views._forward_headers(SCOPE))
     add("Exchange(...)  [incl. uuid4]", exchange)
     import inspect
@@ -167,6 +172,14 @@ def main() -> None:
         for _ in range(n):
             await endpoint_for_slug(SLUG)
         rows.append(("endpoint_for_slug (process-cache hit)", (time.perf_counter() - t0) / n * 1e6))
+
+        digest = api_key_hash(RAW_KEY)
+        _keys.local[digest] = (time.monotonic() + 1e9, KeyRef(str(uuid.uuid4()), ENDPOINT.organization_id))
+        _, seen = views._forward_headers(SCOPE)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await views._caller_key(ENDPOINT, seen)
+        rows.append(("_caller_key (hash + process-cache hit)", (time.perf_counter() - t0) / n * 1e6))
 
         async def listen():
             await asyncio.sleep(3600)

@@ -164,7 +164,9 @@ def ensure_postgres_database(url: str) -> None:
 
 
 def setup_database(env: dict) -> tuple[str, str, "callable"]:
-    """Migrate, create an organization and endpoint; (endpoint id, slug, count_logs)."""
+    """Migrate, create an organization, a locked endpoint and a key for it (in
+    env["BENCH_CODECOSTS_KEY"], where the load client finds it); (endpoint id, slug,
+    count_logs)."""
     os.environ.update(env)
     import django
 
@@ -172,8 +174,9 @@ def setup_database(env: dict) -> tuple[str, str, "callable"]:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    from accounts.models import Organization
     from django.db import connection
+
+    from accounts.models import Organization
     from proxy.models import ProxyEndpoint
     from usage.models import UsageLog
 
@@ -181,6 +184,12 @@ def setup_database(env: dict) -> tuple[str, str, "callable"]:
     endpoint = ProxyEndpoint.objects.create(
         organization=organization, name="Benchmark", slug=f"bench-{uuid.uuid4().hex[:10]}"
     )
+    try:
+        from accounts.services import api_key_create
+
+        _, env["BENCH_CODECOSTS_KEY"] = api_key_create(organization=organization, name="bench")
+    except ImportError:  # a checkout from before keys locked endpoints
+        pass
 
     def count_logs() -> int:
         n = UsageLog.objects.filter(endpoint_id=endpoint.id).count()

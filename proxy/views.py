@@ -98,8 +98,9 @@ async def _check_rate_limit(request, endpoint: EndpointRef, group: str, default:
     return usage["time_left"]
 
 
-def _connection_options(value: bytes) -> set[str]:
-    return {option.strip().lower() for option in value.decode("latin-1").split(",")}
+def _connection_options(value: str) -> set[str]:
+    """The header names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1)."""
+    return {option.strip().lower() for option in value.split(",")}
 
 
 def _forward_headers(scope) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
@@ -112,7 +113,7 @@ def _forward_headers(scope) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
             seen[name] = value.decode("latin-1")
         if name in _DROP_REQUEST_HEADERS or name.startswith(_DROP_REQUEST_PREFIXES):
             if name == b"connection":
-                hop_by_hop = (hop_by_hop or set()) | _connection_options(value)
+                hop_by_hop = (hop_by_hop or set()) | _connection_options(value.decode("latin-1"))
             continue
         forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
     if hop_by_hop:
@@ -158,7 +159,7 @@ def _key_hint(seen: dict[bytes, str]) -> str:
 def _response_headers(upstream_headers, log_id: str | None) -> dict[str, str]:
     headers = {}
     connection = upstream_headers.get("connection")
-    hop_by_hop = _connection_options(connection.encode("latin-1")) if connection else ()
+    hop_by_hop = _connection_options(connection) if connection else ()
     for name, value in upstream_headers.items():
         lowered = name.lower()
         if lowered in _DROP_RESPONSE_HEADERS or lowered.startswith(_DROP_RESPONSE_PREFIXES):
