@@ -45,11 +45,12 @@ from multidict import CIMultiDict, CIMultiDictProxy  # noqa: E402
 
 from fake_upstream import COMMON_HEADERS, MESSAGE  # noqa: E402
 from load_client import HEADERS, request_body  # noqa: E402
-from proxy import upstream, views  # noqa: E402
+from proxy import headers, upstream, views  # noqa: E402
 from accounts.selectors import api_key_hash  # noqa: E402
 from proxy.asgi import ProxyASGIHandler, _admit  # noqa: E402
 from proxy.lookups import EndpointRef, KeyRef, _endpoints, _keys, endpoint_for_slug  # noqa: E402
-from proxy.providers.base import meter_for, request_info  # noqa: E402
+from providers.registry import meter_for  # noqa: E402
+from providers.requests import request_info  # noqa: E402
 from usage import pipeline  # noqa: E402
 from usage.records import record_to_payload  # noqa: E402
 
@@ -89,7 +90,7 @@ def per_call(fn, number: int = 5000, repeat: int = 7) -> float:
 
 
 def exchange():
-    _, seen = views._forward_headers(SCOPE)
+    _, seen = headers.forward_headers(SCOPE)
     return views.Exchange(
         endpoint=ENDPOINT, api_key_id="", provider="anthropic", path="/v1/messages", body=BODY, seen_headers=seen,
         meter=meter_for("anthropic", "/v1/messages"),
@@ -116,7 +117,7 @@ def main() -> None:
     add("request_info(body)  [orjson parse; off the event loop since 47ce12a]", lambda: request_info(BODY))
     add("meter_for('anthropic', '/v1/messages')", lambda: meter_for("anthropic", "/v1/messages"))
     add("_admit(scope)  [canonical path, query and header caps]", lambda: _admit(SCOPE))
-    add("_forward_headers(scope)", lambda: views._forward_headers(SCOPE))
+    add("_forward_headers(scope)", lambda: headers.forward_headers(SCOPE))
     add("Exchange(...)  [incl. uuid4]", exchange)
     import inspect
 
@@ -124,10 +125,10 @@ def main() -> None:
         add("upstream.timeout(streaming=False)", lambda: upstream.timeout(streaming=False))
     else:
         add("upstream.timeout()", upstream.timeout)
-    add("_response_headers(16 upstream headers)", lambda: views._response_headers(UPSTREAM_HEADERS, "x"))
-    headers = views._response_headers(UPSTREAM_HEADERS, str(uuid.uuid4()))
-    add("HttpResponse(body, headers=16)  [Django]", lambda: HttpResponse(MESSAGE, status=200, headers=headers))
-    response = HttpResponse(MESSAGE, status=200, headers=headers)
+    add("_response_headers(16 upstream headers)", lambda: headers.response_headers(UPSTREAM_HEADERS, "x"))
+    kept = headers.response_headers(UPSTREAM_HEADERS, str(uuid.uuid4()))
+    add("HttpResponse(body, headers=16)  [Django]", lambda: HttpResponse(MESSAGE, status=200, headers=kept))
+    response = HttpResponse(MESSAGE, status=200, headers=kept)
 
     def encode_headers():
         out = []
@@ -175,7 +176,7 @@ def main() -> None:
 
         digest = api_key_hash(RAW_KEY)
         _keys.local[digest] = (time.monotonic() + 1e9, KeyRef(str(uuid.uuid4()), ENDPOINT.organization_id))
-        _, seen = views._forward_headers(SCOPE)
+        _, seen = headers.forward_headers(SCOPE)
         t0 = time.perf_counter()
         for _ in range(n):
             await views._caller_key(ENDPOINT, seen)

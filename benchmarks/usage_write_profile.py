@@ -54,7 +54,7 @@ def main() -> None:
         call_command("migrate", interactive=False, verbosity=0)
         from accounts.models import Organization
         from proxy.models import ProxyEndpoint
-        from proxy.providers.anthropic import AnthropicMeter
+        from providers.anthropic.meter import AnthropicMeter
         from usage import pipeline
         from usage.records import UsageRecord, record_to_payload
 

@@ -18,67 +18,35 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django_ratelimit.core import get_usage
 
 from accounts.selectors import api_key_hash, api_key_is_well_formed
+from providers.registry import spec_for
+from providers.spec import MESSAGES_GROUP
 from proxy import errors, upstream
+from proxy.headers import forward_headers, key_hint, response_headers, upstream_request_id
 from proxy.lookups import EndpointRef, KeyRef, endpoint_for_slug, key_for_digest
-from proxy.providers.base import meter_for
 from usage import pipeline
-from usage.records import UsageRecord
-
-# Request headers never forwarded: hop-by-hop ones (and any the Connection header names,
-# RFC 9110 §7.6.1), those the client library or the proxy must set for the new
-# connection, cookies, forwarding metadata and Codecosts' own (x-codecosts-key above all).
-# accept-encoding is negotiated by the upstream client itself, because the proxy must
-# read the bytes to meter them; the client receives identity-encoded bodies.
-_DROP_REQUEST_HEADERS = frozenset(
-    {
-        b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization",
-        b"proxy-connection", b"te", b"trailer", b"trailers", b"transfer-encoding",
-        b"upgrade", b"host", b"content-length", b"cookie", b"forwarded",
-        b"accept-encoding",
-    }
-)
-_DROP_REQUEST_PREFIXES = (b"x-forwarded-", b"x-codecosts-")
-# Response headers not passed back: hop-by-hop ones (and any Connection names), the
-# length and encoding of a body the client now gets decompressed, upstream cookies (never
-# kept for a proxy domain) and CORS headers (the provider's CORS policy is not the
-# proxy's: it would let web pages read answers through a local proxy).
-_DROP_RESPONSE_HEADERS = frozenset(
-    {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-        "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
-        "content-length", "content-encoding", "set-cookie",
-    }
-)
-_DROP_RESPONSE_PREFIXES = ("access-control-",)
-_REQUEST_ID_HEADERS = ("request-id", "x-request-id")
+from usage.records import Outcome, UsageRecord
 
 logger = logging.getLogger("codecosts.proxy")
 
-_MESSAGES = "messages"
 _COUNT_TOKENS = "count_tokens"
 
 _rate_limit_usage = sync_to_async(get_usage, thread_sensitive=False)
 
 
-def _upstream_base(provider: str) -> str:
-    if provider == errors.OPENAI:
-        return settings.OPENAI_UPSTREAM_URL
-    return settings.ANTHROPIC_UPSTREAM_URL
-
-
-def _rate_limit_group(provider: str, path: str, metered: bool) -> tuple[str, int] | None:
+def _rate_limit_group(spec, path: str) -> tuple[str, int] | None:
     """The rate-limit group and per-minute limit of a (canonical) path, or None when unlimited."""
-    if provider == errors.ANTHROPIC and path == "/v1/messages/count_tokens":
-        return _COUNT_TOKENS, settings.RATE_LIMIT_COUNT_TOKENS_PER_MINUTE
-    if metered:
-        return _MESSAGES, settings.RATE_LIMIT_MESSAGES_PER_MINUTE
+    group = spec.rate_limit_group(path)
+    if group == MESSAGES_GROUP:
+        return group, settings.RATE_LIMIT_MESSAGES_PER_MINUTE
+    if group == _COUNT_TOKENS:
+        return group, settings.RATE_LIMIT_COUNT_TOKENS_PER_MINUTE
     return None
 
 
 async def _check_rate_limit(request, endpoint: EndpointRef, group: str, default: int):
     """Return a 429 response when the endpoint is over its limit for this group."""
     limit = default
-    if group == _MESSAGES and endpoint.rate_limit_per_minute is not None:
+    if group == MESSAGES_GROUP and endpoint.rate_limit_per_minute is not None:
         limit = endpoint.rate_limit_per_minute
     if not limit:
         return None
@@ -96,37 +64,6 @@ async def _check_rate_limit(request, endpoint: EndpointRef, group: str, default:
     if usage is None or not usage["should_limit"]:
         return None
     return usage["time_left"]
-
-
-def _connection_options(value: str) -> set[str]:
-    """The header names a Connection header lists: hop-by-hop too (RFC 9110 §7.6.1)."""
-    return {option.strip().lower() for option in value.split(",")}
-
-
-def _forward_headers(scope) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
-    """Headers to send upstream, and the few the proxy itself reads."""
-    forwarded = []
-    seen = {}
-    hop_by_hop = None
-    for name, value in scope["headers"]:
-        if name in _WATCHED_HEADERS:
-            seen[name] = value.decode("latin-1")
-        if name in _DROP_REQUEST_HEADERS or name.startswith(_DROP_REQUEST_PREFIXES):
-            if name == b"connection":
-                hop_by_hop = (hop_by_hop or set()) | _connection_options(value.decode("latin-1"))
-            continue
-        forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
-    if hop_by_hop:
-        forwarded = [(name, value) for name, value in forwarded if name not in hop_by_hop]
-    return forwarded, seen
-
-
-_WATCHED_HEADERS = frozenset(
-    {
-        b"x-api-key", b"authorization", b"user-agent", b"x-codecosts-session",
-        b"x-claude-code-session-id", b"x-codecosts-key",
-    }
-)
 
 
 async def _caller_key(endpoint: EndpointRef, seen: dict[bytes, str]) -> KeyRef | str | None:
@@ -148,31 +85,6 @@ async def _caller_key(endpoint: EndpointRef, seen: dict[bytes, str]) -> KeyRef |
     if key is None or key.organization_id != endpoint.organization_id:
         return f"Invalid Codecosts key for proxy endpoint '{endpoint.slug}' (x-codecosts-key)."
     return key
-
-
-def _key_hint(seen: dict[bytes, str]) -> str:
-    key = seen.get(b"x-api-key") or seen.get(b"authorization", "")
-    key = key.strip()
-    return key[-4:] if len(key) >= 8 else ""
-
-
-def _response_headers(upstream_headers, log_id: str | None) -> dict[str, str]:
-    headers = {}
-    connection = upstream_headers.get("connection")
-    hop_by_hop = _connection_options(connection) if connection else ()
-    for name, value in upstream_headers.items():
-        lowered = name.lower()
-        if lowered in _DROP_RESPONSE_HEADERS or lowered.startswith(_DROP_RESPONSE_PREFIXES):
-            continue
-        if lowered in hop_by_hop:
-            continue
-        if lowered in headers:
-            headers[lowered] = f"{headers[lowered]}, {value}"
-        else:
-            headers[lowered] = value
-    if log_id:
-        headers["x-codecosts-log-id"] = log_id
-    return headers
 
 
 class Exchange:
@@ -214,18 +126,18 @@ class Exchange:
             self.response_parts.append(part)
             self.response_kept += len(part)
 
-    def finish(self, outcome: str, *, incomplete: bool = False) -> None:
+    def finish(self, outcome: Outcome, *, incomplete: bool = False) -> None:
         """Hand the exchange's one record to the usage pipeline. Idempotent, never raises."""
         if self.done:
             return
         self.done = True
         try:
             usage = self.meter.usage
-            if outcome == "ok" and usage.error_type:
-                outcome = "upstream_error"  # an error event inside a 200 stream
-            if outcome in ("client_disconnected", "upstream_timeout"):
+            if outcome == Outcome.OK and usage.error_type:
+                outcome = Outcome.UPSTREAM_ERROR  # an error event inside a 200 stream
+            if outcome in (Outcome.CLIENT_DISCONNECTED, Outcome.UPSTREAM_TIMEOUT):
                 incomplete = True
-            elif self.streamed and (outcome != "ok" or (usage.seen and not usage.final)):
+            elif self.streamed and (outcome != Outcome.OK or (usage.seen and not usage.final)):
                 # The stream ended before the provider's final usage.
                 incomplete = True
             limit = settings.LOG_BODY_MAX_BYTES
@@ -249,7 +161,7 @@ class Exchange:
                     usage=usage,
                     upstream_request_id=self.upstream_request_id,
                     user_agent=seen.get(b"user-agent", "")[:512],
-                    key_hint=_key_hint(seen),
+                    key_hint=key_hint(seen),
                     api_key_id=self.api_key_id,
                     # The request's model and metadata are read by the worker, not here.
                     claude_code_session_id=seen.get(b"x-claude-code-session-id", "")[:128],
@@ -289,7 +201,7 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
     if endpoint is None:
         return errors.error_response(provider, 404, f"No proxy endpoint named '{slug}'.")
     scope = request.scope
-    headers, seen = _forward_headers(scope)
+    headers, seen = forward_headers(scope)
     # Who calls is known before anything is counted: a refused caller neither uses the
     # endpoint's rate limit nor writes anything into its organization.
     key = await _caller_key(endpoint, seen)
@@ -301,8 +213,9 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
     # A base URL that already ends in /v1 (as some docs show for local proxies) doubles it.
     if path.startswith("/v1/v1/"):
         path = path[3:]
-    meter = meter_for(provider, path)
-    limit = _rate_limit_group(provider, path, meter is not None)
+    spec = spec_for(provider)
+    meter = spec.meter_for(path)
+    limit = _rate_limit_group(spec, path)
     if limit is not None:
         retry_after = await _check_rate_limit(request, endpoint, *limit)
         if retry_after is not None:
@@ -315,7 +228,7 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
             )
 
     body = request.read()
-    url = _upstream_base(provider) + path
+    url = getattr(settings, spec.upstream_setting) + path
     if scope["query_string"]:
         url = f"{url}?{scope['query_string'].decode('ascii')}"
     exchange = (
@@ -347,27 +260,25 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
             )
     except asyncio.CancelledError:
         if exchange is not None:
-            exchange.finish("client_disconnected")
+            exchange.finish(Outcome.CLIENT_DISCONNECTED)
         raise
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
         if exchange is not None:
-            exchange.finish("upstream_timeout")
+            exchange.finish(Outcome.UPSTREAM_TIMEOUT)
         return errors.error_response(provider, 504, "The provider did not answer in time.")
     except (aiohttp.ClientError, OSError):
         if exchange is not None:
-            exchange.finish("upstream_unreachable")
+            exchange.finish(Outcome.UPSTREAM_UNREACHABLE)
         return errors.error_response(provider, 502, "The provider could not be reached.")
 
     if exchange is None:
         return await _pass_through(response, provider, deadline)
     exchange.ttfb_ms = int((time.perf_counter() - exchange.t0) * 1000)
     exchange.status = response.status
-    exchange.upstream_request_id = next(
-        (response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), ""
-    )[:128]
+    exchange.upstream_request_id = upstream_request_id(response.headers)
     content_type = response.headers.get("content-type", "")
     exchange.response_content_type = content_type[:128]
-    headers = _response_headers(response.headers, exchange.log_id)
+    headers = response_headers(response.headers, exchange.log_id)
     if content_type.startswith("text/event-stream"):
         return _stream(response, exchange, headers)
     return await _buffered(response, exchange, headers, deadline)
@@ -391,7 +302,7 @@ async def _read_capped(response, deadline: float) -> bytes | None:
 
 async def _pass_through(response, provider: str, deadline: float):
     """An unmetered route: stream SSE through, return anything else as it came."""
-    headers = _response_headers(response.headers, None)
+    headers = response_headers(response.headers, None)
     if response.headers.get("content-type", "").startswith("text/event-stream"):
 
         async def relay():
@@ -424,25 +335,25 @@ async def _buffered(response, exchange: Exchange, headers, deadline: float):
         body = await _read_capped(response, deadline)
     except asyncio.CancelledError:
         response.close()
-        exchange.finish("client_disconnected")
+        exchange.finish(Outcome.CLIENT_DISCONNECTED)
         raise
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
         response.close()
-        exchange.finish("upstream_timeout")
+        exchange.finish(Outcome.UPSTREAM_TIMEOUT)
         return errors.error_response(provider, 504, "The provider stopped answering.")
     except aiohttp.ClientError:
         response.close()
-        exchange.finish("upstream_error", incomplete=True)
+        exchange.finish(Outcome.UPSTREAM_ERROR, incomplete=True)
         return errors.error_response(provider, 502, "The provider's response was cut off.")
     response.release()
     if body is None:
         response.close()
         exchange.status = 502
-        exchange.finish("response_too_large")
+        exchange.finish(Outcome.RESPONSE_TOO_LARGE)
         return errors.error_response(provider, 502, "The provider's response is too large.")
     exchange.meter.feed_body(body)
     exchange.keep(body)
-    exchange.finish("ok" if response.status < 400 else "upstream_error")
+    exchange.finish(Outcome.OK if response.status < 400 else Outcome.UPSTREAM_ERROR)
     return HttpResponse(body, status=response.status, headers=headers)
 
 
@@ -452,7 +363,7 @@ def _stream(response, exchange: Exchange, headers) -> StreamingHttpResponse:
     headers["x-accel-buffering"] = "no"
 
     async def relay():
-        outcome = "ok" if response.status < 400 else "upstream_error"
+        outcome = Outcome.OK if response.status < 400 else Outcome.UPSTREAM_ERROR
         try:
             # Each chunk is written to the client before the next one is read.
             async for chunk in response.content.iter_any():
@@ -461,15 +372,15 @@ def _stream(response, exchange: Exchange, headers) -> StreamingHttpResponse:
                 yield chunk
             exchange.meter.close()
         except asyncio.CancelledError:
-            outcome = "client_disconnected"
+            outcome = Outcome.CLIENT_DISCONNECTED
             raise
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-            outcome = "upstream_timeout"
+            outcome = Outcome.UPSTREAM_TIMEOUT
             yield errors.stream_error_event(
                 exchange.provider, 504, "The provider stopped sending for too long."
             )
         except aiohttp.ClientError:
-            outcome = "upstream_error"
+            outcome = Outcome.UPSTREAM_ERROR
             exchange.meter.usage.error_type = exchange.meter.usage.error_type or "connection_lost"
             yield errors.stream_error_event(exchange.provider, 502, "The provider's stream was cut off.")
         finally:
@@ -479,5 +390,5 @@ def _stream(response, exchange: Exchange, headers) -> StreamingHttpResponse:
     streaming = StreamingHttpResponse(relay(), status=response.status, headers=headers)
     # If the client goes away before the stream starts, the generator never runs; the
     # response's closers still log the exchange and free the upstream connection.
-    streaming._resource_closers.append(lambda: (response.close(), exchange.finish("client_disconnected")))
+    streaming._resource_closers.append(lambda: (response.close(), exchange.finish(Outcome.CLIENT_DISCONNECTED)))
     return streaming

@@ -4,6 +4,7 @@ from django.db import models
 
 from accounts.models import ApiKey, Organization
 from proxy.models import ProxyEndpoint
+from usage.records import Outcome
 
 # Exact to 1e-10 cents; up to 10^10 cents per row.
 COST_FIELD = dict(max_digits=22, decimal_places=10)
@@ -60,13 +61,7 @@ class Session(models.Model):
 class UsageLog(models.Model):
     """One proxied call: who, which model, tokens by class, cost, timing and outcome."""
 
-    class Outcome(models.TextChoices):
-        OK = "ok"
-        UPSTREAM_ERROR = "upstream_error"
-        CLIENT_DISCONNECTED = "client_disconnected"
-        UPSTREAM_TIMEOUT = "upstream_timeout"
-        UPSTREAM_UNREACHABLE = "upstream_unreachable"
-        RESPONSE_TOO_LARGE = "response_too_large"
+    Outcome = Outcome  # the proxy's (usage.records), so both sides use one enum
 
     # Made at the edge and returned to the client as x-codecosts-log-id; its uniqueness
     # makes a retried write harmless.

@@ -7,54 +7,22 @@ JSON.
 
 import base64
 import zlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
+
+from django.db.models import TextChoices
+
+from providers.tokens import TokenUsage
 
 
-@dataclass(slots=True)
-class TokenUsage:
-    """Usage of one call, normalised across providers.
+class Outcome(TextChoices):
+    """How an exchange ended, as the proxy saw it; `UsageLog.outcome` stores it."""
 
-    `input_tokens` never includes cache reads or writes (Anthropic's convention; OpenAI's
-    prompt_tokens are split into input_tokens + cache_read_tokens). `output_tokens`
-    already includes thinking/reasoning tokens; `reasoning_tokens` is only a breakdown.
-    """
-
-    model: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write_5m_tokens: int = 0
-    cache_write_1h_tokens: int = 0
-    cache_read_tokens: int = 0
-    reasoning_tokens: int = 0
-    web_search_requests: int = 0
-    web_fetch_requests: int = 0
-    inference_geo: str = ""
-    service_tier: str = ""
-    speed: str = ""
-    stop_reason: str = ""
-    # Any usage was seen at all; the provider's final usage was seen.
-    seen: bool = False
-    final: bool = False
-    # An error reported by the provider inside a 200 response (e.g. a mid-stream event).
-    error_type: str = ""
-    error_message: str = ""
-
-    @property
-    def cache_write_tokens(self) -> int:
-        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
-
-    @property
-    def prompt_tokens(self) -> int:
-        """Every input token of the request: uncached input, cache writes and cache reads."""
-        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TokenUsage":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    OK = "ok"
+    UPSTREAM_ERROR = "upstream_error"
+    CLIENT_DISCONNECTED = "client_disconnected"
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    UPSTREAM_UNREACHABLE = "upstream_unreachable"
+    RESPONSE_TOO_LARGE = "response_too_large"
 
 
 @dataclass(slots=True)
@@ -70,7 +38,7 @@ class UsageRecord:
     started_at: float  # epoch seconds
     duration_ms: int
     status_code: int | None
-    outcome: str
+    outcome: Outcome
     # Usage is partial: the exchange ended before the provider's final usage arrived.
     incomplete: bool = False
     streamed: bool = False
@@ -115,6 +83,8 @@ def record_from_payload(payload: dict) -> UsageRecord:
     names = {f.name for f in fields(UsageRecord)}
     values = {k: v for k, v in payload.items() if k in names}
     values["usage"] = TokenUsage.from_dict(values.get("usage") or {})
+    # Asserted at the boundary: an outcome the model does not know is a bug, told here.
+    values["outcome"] = Outcome(values["outcome"])
     for name in _BODY_FIELDS:
         encoded = values.get(name) or ""
         values[name] = base64.b64decode(encoded) if encoded else b""

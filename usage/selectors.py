@@ -15,9 +15,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Organization
+from providers.registry import PROVIDERS
 from proxy.models import ProxyEndpoint
-from proxy.providers.anthropic import reassemble
-from proxy.providers.openai import reassemble_chat, reassemble_responses
 from usage.models import Session, UsageDaily, UsageLog, UsageLogBody
 from usage.pricing import cost_breakdown
 from usage.records import TokenUsage
@@ -258,9 +257,9 @@ def usage_log_cost_breakdown(log: UsageLog) -> dict[str, Decimal] | None:
 
 # Which function rebuilds the final response object of a stream, by (provider, path).
 _REASSEMBLERS = {
-    ("anthropic", "/v1/messages"): reassemble,
-    ("openai", "/v1/chat/completions"): reassemble_chat,
-    ("openai", "/v1/responses"): reassemble_responses,
+    (spec.provider.value, path): reassemble
+    for spec in PROVIDERS.values()
+    for path, reassemble in spec.reassemblers.items()
 }
 
 

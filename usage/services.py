@@ -13,8 +13,8 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import ApiKey, Organization
+from providers.requests import request_info
 from proxy.models import ProxyEndpoint
-from proxy.providers.base import request_info
 from usage.models import Session, UsageDaily, UsageLog, UsageLogBody
 from usage.pricing import cache_savings_compute, cost_compute
 from usage.records import UsageRecord
@@ -255,8 +255,9 @@ def _read_request(record: UsageRecord) -> None:
     except zlib.error:
         info = None
     if info is not None:
-        record.request_model = record.request_model or info.model
-        record.claude_code_session_id = record.claude_code_session_id or info.claude_code_session_id
+        record.request_model = record.request_model or info.model[:128]
+        # Cut as the header's value is (proxy.views): the columns hold 128 characters.
+        record.claude_code_session_id = record.claude_code_session_id or info.claude_code_session_id[:128]
 
 
 def _sessions_add(logs: list[UsageLog]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.providers.base import meter_for
+from providers.registry import meter_for
 from usage.pricing import cost_compute
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

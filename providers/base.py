@@ -1,4 +1,4 @@
-"""What every provider meter offers the proxy, and pure request inspection.
+"""What every provider meter offers the proxy, and the JSON helpers the meters share.
 
 A meter reads the response bytes as they pass and keeps a `TokenUsage`. It runs on the
 event loop for every chunk, so it parses only the events that can carry usage, keeps
@@ -7,12 +7,11 @@ event is ignored.
 """
 
 import logging
-from dataclasses import dataclass
 
 import orjson
 
-from proxy.providers.sse import SSESplitter
-from usage.records import TokenUsage
+from providers.sse import SSESplitter
+from providers.tokens import TokenUsage
 
 logger = logging.getLogger(__name__)
 
@@ -135,95 +134,3 @@ def error_from(error: object) -> tuple[str, str]:
     kind = as_str(error.get("type")) or as_str(error.get("code")) or ""
     message = as_str(error.get("message")) or ""
     return kind, message
-
-
-# Requests.
-
-
-@dataclass(slots=True, frozen=True)
-class RequestInfo:
-    """What the proxy needs from a request body before forwarding it."""
-
-    model: str = ""
-    stream: bool = False
-    metadata_user_id: str = ""
-    claude_code_session_id: str = ""
-    # OpenAI chat: stream_options.include_usage, without which a stream reports no usage.
-    include_usage: bool = False
-
-
-_EMPTY_REQUEST = RequestInfo()
-
-
-def request_info(body: bytes) -> RequestInfo:
-    """Inspect a request body (either provider); an unreadable body gives an empty RequestInfo."""
-    try:
-        obj = orjson.loads(body)
-    except (orjson.JSONDecodeError, TypeError):
-        return _EMPTY_REQUEST
-    if type(obj) is not dict:
-        return _EMPTY_REQUEST
-    user_id = as_str(as_dict(obj.get("metadata")).get("user_id")) or ""
-    return RequestInfo(
-        model=as_str(obj.get("model")) or "",
-        stream=obj.get("stream") is True,
-        metadata_user_id=user_id,
-        claude_code_session_id=claude_code_session_id(user_id),
-        include_usage=as_dict(obj.get("stream_options")).get("include_usage") is True,
-    )
-
-
-def claude_code_session_id(user_id: str) -> str:
-    """The Claude Code session id carried in `metadata.user_id`, or "".
-
-    Claude Code 2.1.78+ sends a JSON string with `session_id`; earlier versions send
-    `user_<hex>_account_<uuid>_session_<uuid>` (the account part may be empty).
-    """
-    if not user_id:
-        return ""
-    if user_id[0] == "{":
-        try:
-            obj = orjson.loads(user_id)
-        except orjson.JSONDecodeError:
-            return ""
-        return (as_str(as_dict(obj).get("session_id")) or "").strip()
-    if user_id.startswith("user_"):
-        _, sep, session = user_id.rpartition("_session_")
-        if sep:
-            return session.strip()
-    return ""
-
-
-# Which meter reads which exchange.
-
-
-def meter_for(provider: str, path: str) -> UsageMeter | None:
-    """A fresh meter for a call logged with usage, or None (e.g. count_tokens, models).
-
-    `path` is the upstream path without the `/proxy/<slug>` or `/openai` prefix, e.g.
-    "/v1/messages?beta=true".
-    """
-    # Imported here: the provider modules import this one.
-    from proxy.providers.anthropic import AnthropicMeter
-    from proxy.providers.openai import (
-        OpenAIChatMeter,
-        OpenAIEmbeddingsMeter,
-        OpenAIResponsesMeter,
-    )
-
-    path = path.partition("?")[0]
-    if len(path) > 1:
-        path = path.rstrip("/")
-    provider = provider.lower()
-    if provider == "anthropic":
-        if path == "/v1/messages":
-            return AnthropicMeter()
-        return None
-    if provider == "openai":
-        meter = {
-            "/v1/chat/completions": OpenAIChatMeter,
-            "/v1/responses": OpenAIResponsesMeter,
-            "/v1/embeddings": OpenAIEmbeddingsMeter,
-        }.get(path)
-        return meter() if meter else None
-    return None

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from proxy.providers import anthropic as anthropic_module
-from proxy.providers.anthropic import AnthropicMeter
-from proxy.providers.base import RequestInfo, meter_for, request_info
-from proxy.providers.openai import OpenAIChatMeter, OpenAIEmbeddingsMeter, OpenAIResponsesMeter
-from proxy.providers.sse import SSESplitter
-from usage.records import TokenUsage
+from providers.anthropic import meter as anthropic_module
+from providers.anthropic.meter import AnthropicMeter
+from providers.openai.meter import OpenAIChatMeter, OpenAIEmbeddingsMeter, OpenAIResponsesMeter
+from providers.registry import meter_for
+from providers.requests import RequestInfo, request_info
+from providers.sse import SSESplitter
+from providers.tokens import TokenUsage
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "EXPECTED.json").read_text())["fixtures"]

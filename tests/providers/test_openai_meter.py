@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy.providers import openai as openai_module
-from proxy.providers.base import request_info
-from proxy.providers.openai import OpenAIChatMeter, OpenAIEmbeddingsMeter, OpenAIResponsesMeter
-from usage.records import TokenUsage
+from providers.openai import meter as openai_module
+from providers.openai.meter import OpenAIChatMeter, OpenAIEmbeddingsMeter, OpenAIResponsesMeter
+from providers.requests import request_info
+from providers.tokens import TokenUsage
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "EXPECTED.json").read_text())["fixtures"]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.providers.anthropic import reassemble
-from proxy.providers.openai import reassemble_chat, reassemble_responses
+from providers.anthropic.reassemble import reassemble
+from providers.openai.reassemble import reassemble_chat, reassemble_responses
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "EXPECTED.json").read_text())["fixtures"]

@@ -1,0 +1,65 @@
+"""What a request body says about the call: a pure function of the bytes, for either provider.
+
+The worker derives these fields when it writes a log (never the hot path, which forwards
+the body unread); they are returned, never written into the record that carried them.
+"""
+
+from dataclasses import dataclass
+
+import orjson
+
+from providers.base import as_dict, as_str
+
+
+@dataclass(slots=True, frozen=True)
+class RequestInfo:
+    """The request's model, whether it streams, and who sent it (Claude Code's ids)."""
+
+    model: str = ""
+    stream: bool = False
+    metadata_user_id: str = ""
+    claude_code_session_id: str = ""
+    # OpenAI chat: stream_options.include_usage, without which a stream reports no usage.
+    include_usage: bool = False
+
+
+_EMPTY_REQUEST = RequestInfo()
+
+
+def request_info(body: bytes) -> RequestInfo:
+    """Inspect a request body (either provider); an unreadable body gives an empty RequestInfo."""
+    try:
+        obj = orjson.loads(body)
+    except (orjson.JSONDecodeError, TypeError):
+        return _EMPTY_REQUEST
+    if type(obj) is not dict:
+        return _EMPTY_REQUEST
+    user_id = as_str(as_dict(obj.get("metadata")).get("user_id")) or ""
+    return RequestInfo(
+        model=as_str(obj.get("model")) or "",
+        stream=obj.get("stream") is True,
+        metadata_user_id=user_id,
+        claude_code_session_id=claude_code_session_id(user_id),
+        include_usage=as_dict(obj.get("stream_options")).get("include_usage") is True,
+    )
+
+
+def claude_code_session_id(user_id: str) -> str:
+    """The Claude Code session id carried in `metadata.user_id`, or "".
+
+    Claude Code 2.1.78+ sends a JSON string with `session_id`; earlier versions send
+    `user_<hex>_account_<uuid>_session_<uuid>` (the account part may be empty).
+    """
+    if not user_id:
+        return ""
+    if user_id[0] == "{":
+        try:
+            obj = orjson.loads(user_id)
+        except orjson.JSONDecodeError:
+            return ""
+        return (as_str(as_dict(obj).get("session_id")) or "").strip()
+    if user_id.startswith("user_"):
+        _, sep, session = user_id.rpartition("_session_")
+        if sep:
+            return session.strip()
+    return ""
