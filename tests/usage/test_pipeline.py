@@ -1,0 +1,337 @@
+"""usage.pipeline: the disk spool and the shipper thread, with the broker replaced at the
+boundary (`pipeline.deliver`) by a sender the test controls.
+
+Every test gets its own in-memory queue and spool directory; the module's queue and
+shipper are put back afterwards.
+"""
+
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import orjson
+import pytest
+
+from tests.factories import usage_record
+from usage import pipeline
+from usage.records import record_to_payload
+
+WAIT_SECONDS = 10.0
+
+
+class Sender:
+    """Stands in for the broker: keeps every batch it accepts, refuses while `down`."""
+
+    def __init__(self, down: bool = False):
+        self.down = down
+        self.delay = 0.0
+        self.batches: list[list[dict]] = []
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, payloads: list[dict]) -> None:
+        time.sleep(self.delay)
+        with self._lock:
+            if self.down:
+                self.refused += 1
+                raise ConnectionError("broker unreachable")
+            self.batches.append(list(payloads))
+
+    @property
+    def ids(self) -> list[str]:
+        with self._lock:
+            return [payload["id"] for batch in self.batches for payload in batch]
+
+    @property
+    def payloads(self) -> list[dict]:
+        with self._lock:
+            return [payload for batch in self.batches for payload in batch]
+
+
+def wait_until(condition, timeout: float = WAIT_SECONDS) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def assert_each_delivered_once(sender: Sender, expected_ids: list[str]) -> None:
+    counts = Counter(sender.ids)
+    lost = [i for i in expected_ids if counts[i] == 0]
+    duplicated = [i for i, n in counts.items() if n > 1]
+    unexpected = set(counts) - set(expected_ids)
+    assert (len(lost), len(duplicated), len(unexpected)) == (0, 0, 0), (
+        f"lost {len(lost)}, duplicated {len(duplicated)}, unexpected {len(unexpected)} "
+        f"of {len(expected_ids)} records"
+    )
+
+
+def payloads(count: int) -> list[dict]:
+    return [record_to_payload(usage_record()) for _ in range(count)]
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    assert not pipeline._alive(process.pid)
+    return process.pid
+
+
+def write_claimed(directory, pid: int, batch: list[dict]):
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"claimed-{pid}-0-{time.time_ns()}.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in batch))
+    return path
+
+
+@pytest.fixture
+def spool_dir(tmp_path):
+    return tmp_path / "spool"
+
+
+@pytest.fixture
+def fresh_queue(monkeypatch):
+    """A queue of this test's own in place of the module's."""
+    monkeypatch.setattr(pipeline, "_queue", queue.SimpleQueue())
+    monkeypatch.setattr(pipeline, "_shipper", None)
+    return pipeline._queue
+
+
+@pytest.fixture
+def sender(monkeypatch):
+    sender = Sender()
+    monkeypatch.setattr(pipeline, "deliver", sender)
+    return sender
+
+
+@pytest.fixture
+def make_shipper(fresh_queue, sender, spool_dir, monkeypatch):
+    """Build (not start) a Shipper over the test's spool; installed as the module's
+    shipper so record/flush/shutdown use it. Stopped at teardown."""
+    shippers = []
+
+    def make() -> pipeline.Shipper:
+        shipper = pipeline.Shipper(pipeline.Spool(spool_dir))
+        monkeypatch.setattr(pipeline, "_shipper", shipper)
+        shippers.append(shipper)
+        return shipper
+
+    yield make
+    for shipper in shippers:
+        if shipper.is_alive():
+            fresh_queue.put(pipeline._STOP)
+            shipper.join(WAIT_SECONDS)
+
+
+# --- Spool --------------------------------------------------------------------------
+
+
+def test_a_spool_gives_back_what_was_appended_equal_and_in_order(spool_dir):
+    """Batches appended to the spool come back from drain as equal payloads, in order,
+    and the drained spool has nothing left."""
+    spool = pipeline.Spool(spool_dir)
+    first, second = payloads(2), payloads(1)
+    assert not spool.has_pending()
+
+    spool.append(first)
+    spool.append(second)
+    assert spool.has_pending()
+    sender = Sender()
+    assert spool.drain(sender) is True
+
+    assert sender.payloads == first + second
+    assert not spool.has_pending()
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_a_drain_the_sender_refuses_keeps_the_rest_for_the_next_drain(spool_dir):
+    """When the send of a batch fails, drain stops and keeps that batch and the ones
+    after it; the next drain delivers them, and each record arrives exactly once."""
+    spool = pipeline.Spool(spool_dir)
+    spooled = payloads(2 * pipeline.BATCH_SIZE + 50)
+    spool.append(spooled)
+    sender = Sender()
+
+    def first_batch_then_down(batch):
+        sender(batch)
+        sender.down = True
+
+    assert spool.drain(first_batch_then_down) is False
+    assert sender.ids == [p["id"] for p in spooled[: pipeline.BATCH_SIZE]]
+    assert spool.has_pending()
+
+    sender.down = False
+    assert spool.drain(sender) is True
+
+    assert sender.payloads == spooled
+    assert_each_delivered_once(sender, [p["id"] for p in spooled])
+    assert max(len(batch) for batch in sender.batches) == pipeline.BATCH_SIZE
+    assert not spool.has_pending()
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_a_spool_file_claimed_by_a_live_process_is_left_to_it(spool_dir):
+    """A file another running process has claimed (it is delivering it) is neither
+    pending nor drained here."""
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claimed = write_claimed(spool_dir, holder.pid, payloads(3))
+        spool = pipeline.Spool(spool_dir)
+        sender = Sender()
+
+        assert not spool.has_pending()
+        assert spool.drain(sender) is True
+
+        assert sender.batches == []
+        assert claimed.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_spool_file_claimed_by_a_dead_process_is_recovered(spool_dir):
+    """A file claimed by a process that died before delivering it is pending for the
+    next process and drained by it, every record once."""
+    left = payloads(3)
+    claimed = write_claimed(spool_dir, dead_pid(), left)
+    spool = pipeline.Spool(spool_dir)
+    sender = Sender()
+
+    assert spool.has_pending()
+    assert spool.drain(sender) is True
+
+    assert sender.payloads == left
+    assert not claimed.exists()
+    assert not spool.has_pending()
+
+
+def test_a_shipper_started_over_a_dead_processs_spool_delivers_it(make_shipper, sender, spool_dir):
+    """At start the shipper finds what a dead process left on disk and delivers it
+    without waiting for a new record."""
+    left = payloads(5)
+    write_claimed(spool_dir, dead_pid(), left)
+    shipper = make_shipper()
+    shipper.start()
+
+    assert pipeline.flush(WAIT_SECONDS)
+
+    assert sender.payloads == left
+    assert not shipper.spool.has_pending()
+
+
+# --- Shipper --------------------------------------------------------------------------
+
+
+def test_the_shipper_delivers_queued_records_in_batches_of_at_most_batch_size(
+    make_shipper, sender, fresh_queue
+):
+    """Records already queued go out in full batches of BATCH_SIZE (one publish per
+    batch), each record once, as the payloads record_to_payload makes, in order."""
+    records = [usage_record() for _ in range(2 * pipeline.BATCH_SIZE + 50)]
+    for record in records:
+        fresh_queue.put(record)
+    make_shipper().start()
+
+    assert wait_until(lambda: len(sender.ids) >= len(records))
+
+    full = pipeline.BATCH_SIZE
+    assert [len(batch) for batch in sender.batches] == [full, full, 50]
+    assert sender.payloads == [record_to_payload(r) for r in records]
+    assert_each_delivered_once(sender, [r.id for r in records])
+
+
+def test_records_arriving_within_the_linger_join_one_batch(
+    make_shipper, sender, fresh_queue, monkeypatch
+):
+    """The shipper waits LINGER_SECONDS after a record for more, so records arriving
+    close together are published as one batch rather than one by one."""
+    monkeypatch.setattr(pipeline, "LINGER_SECONDS", 0.5)
+    make_shipper().start()
+    records = [usage_record() for _ in range(5)]
+
+    fresh_queue.put(records[0])
+    time.sleep(0.05)
+    for record in records[1:]:
+        fresh_queue.put(record)
+
+    assert wait_until(lambda: len(sender.ids) >= len(records))
+    assert [[p["id"] for p in batch] for batch in sender.batches] == [[r.id for r in records]]
+
+
+def test_records_the_sender_refuses_are_spooled_and_delivered_once_it_answers(
+    make_shipper, sender, fresh_queue, spool_dir, monkeypatch
+):
+    """While the broker is down batches land in the spool (and later ones join them);
+    once it answers, every record is delivered exactly once and the spool is empty."""
+    monkeypatch.setattr(pipeline, "RETRY_SECONDS", 0.1)
+    sender.down = True
+    shipper = make_shipper()
+    shipper.start()
+    before = [usage_record() for _ in range(pipeline.BATCH_SIZE + 30)]
+    for record in before:
+        pipeline.record(record)
+
+    assert wait_until(lambda: sender.refused >= 3 and any(spool_dir.glob("usage-*.jsonl")))
+    assert sender.batches == []
+
+    sender.down = False
+    after = [usage_record() for _ in range(20)]
+    for record in after:
+        pipeline.record(record)
+
+    expected = [r.id for r in before + after]
+    assert wait_until(lambda: len(sender.ids) >= len(expected) and not any(spool_dir.iterdir()))
+    assert_each_delivered_once(sender, expected)
+
+
+def test_flush_returns_once_everything_queued_is_delivered(make_shipper, sender):
+    """flush() returns True only after every record queued before it was sent, however
+    slowly the broker takes them."""
+    sender.delay = 0.2
+    make_shipper().start()
+    records = [usage_record() for _ in range(30)]
+    for record in records:
+        pipeline.record(record)
+
+    assert pipeline.flush(WAIT_SECONDS) is True
+
+    assert_each_delivered_once(sender, [r.id for r in records])
+
+
+def test_shutdown_delivers_what_was_queued_and_stops_the_shipper(make_shipper, sender):
+    """shutdown() delivers the queued records, stops the thread and forgets it."""
+    shipper = make_shipper()
+    shipper.start()
+    records = [usage_record() for _ in range(30)]
+    for record in records:
+        pipeline.record(record)
+
+    pipeline.shutdown(WAIT_SECONDS)
+
+    assert not shipper.is_alive()
+    assert pipeline._shipper is None
+    assert_each_delivered_once(sender, [r.id for r in records])
+
+
+def test_shutdown_with_the_broker_down_leaves_every_record_on_disk(make_shipper, sender, spool_dir):
+    """Stopping while the broker is down loses nothing: what was queued is on disk, and
+    the next process's drain delivers each record once."""
+    sender.down = True
+    shipper = make_shipper()
+    shipper.start()
+    records = [usage_record() for _ in range(pipeline.BATCH_SIZE + 30)]
+    for record in records:
+        pipeline.record(record)
+
+    pipeline.shutdown(WAIT_SECONDS)
+
+    assert not shipper.is_alive()
+    assert sender.batches == []
+    recovered = Sender()
+    assert pipeline.Spool(spool_dir).drain(recovered) is True
+    assert_each_delivered_once(recovered, [r.id for r in records])
