@@ -45,6 +45,7 @@ from multidict import CIMultiDict, CIMultiDictProxy  # noqa: E402
 
 from fake_upstream import COMMON_HEADERS, MESSAGE  # noqa: E402
 from load_client import HEADERS, request_body  # noqa: E402
+from proxy import exchange as exchange_module  # noqa: E402
 from proxy import headers, upstream, views  # noqa: E402
 from accounts.selectors import api_key_hash  # noqa: E402
 from proxy.asgi import ProxyASGIHandler, _admit  # noqa: E402
@@ -91,7 +92,7 @@ def per_call(fn, number: int = 5000, repeat: int = 7) -> float:
 
 def exchange():
     _, seen = headers.forward_headers(SCOPE)
-    return views.Exchange(
+    return exchange_module.Exchange(
         endpoint=ENDPOINT, api_key_id="", provider="anthropic", path="/v1/messages", body=BODY, seen_headers=seen,
         meter=meter_for("anthropic", "/v1/messages"),
     )
@@ -144,7 +145,7 @@ def main() -> None:
         yield b""
 
     add("StreamingHttpResponse(gen, headers=16)  [Django]",
-        lambda: StreamingHttpResponse(noop(), status=200, headers=headers), number=2000)
+        lambda: StreamingHttpResponse(noop(), status=200, headers=kept), number=2000)
     add("HttpResponse.close()  [Django: request_finished signal]",
         lambda: HttpResponse(b"", status=200).close())
 

@@ -1,0 +1,110 @@
+"""One metered call, from the upstream's answer to the one usage record it hands over.
+
+The view fills an `Exchange` as the call goes (status, time to first byte, the bytes kept
+for the log); `finish` decides the outcome and whether the usage is incomplete, builds the
+`UsageRecord` and queues it on `usage.pipeline` (constant time, never raises).
+"""
+
+import logging
+import time
+import uuid
+
+from django.conf import settings
+
+from proxy.headers import key_hint
+from usage import pipeline
+from usage.records import Outcome, UsageRecord
+
+logger = logging.getLogger("codecosts.proxy")
+
+
+class Exchange:
+    """One metered call: what was seen of it, and its one usage record."""
+
+    __slots__ = (
+        "log_id", "endpoint", "api_key_id", "provider", "path", "started", "t0", "ttfb_ms", "meter",
+        "request_body", "seen_headers", "status", "streamed", "upstream_request_id",
+        "response_parts", "response_size", "response_kept", "response_content_type", "done",
+    )
+
+    def __init__(self, *, endpoint, api_key_id, provider, path, body, seen_headers, meter):
+        self.log_id = str(uuid.uuid4())
+        self.endpoint = endpoint
+        self.api_key_id = api_key_id
+        self.provider = provider
+        self.path = path
+        self.started = time.time()
+        self.t0 = time.perf_counter()
+        self.ttfb_ms = None
+        self.meter = meter
+        self.request_body = body
+        self.seen_headers = seen_headers
+        self.status = None
+        self.streamed = False
+        self.upstream_request_id = ""
+        self.response_parts = []
+        self.response_size = 0
+        self.response_kept = 0
+        self.response_content_type = ""
+        self.done = False
+
+    def keep(self, chunk: bytes) -> None:
+        """Keep response bytes for the log, up to LOG_BODY_MAX_BYTES; count all of them."""
+        self.response_size += len(chunk)
+        room = settings.LOG_BODY_MAX_BYTES - self.response_kept
+        if room > 0:
+            part = chunk if len(chunk) <= room else chunk[:room]
+            self.response_parts.append(part)
+            self.response_kept += len(part)
+
+    def finish(self, outcome: Outcome, *, incomplete: bool = False) -> None:
+        """Hand the exchange's one record to the usage pipeline. Idempotent, never raises."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            usage = self.meter.usage
+            if outcome == Outcome.OK and usage.error_type:
+                outcome = Outcome.UPSTREAM_ERROR  # an error event inside a 200 stream
+            if outcome in (Outcome.CLIENT_DISCONNECTED, Outcome.UPSTREAM_TIMEOUT):
+                incomplete = True
+            elif self.streamed and (outcome != Outcome.OK or (usage.seen and not usage.final)):
+                # The stream ended before the provider's final usage.
+                incomplete = True
+            limit = settings.LOG_BODY_MAX_BYTES
+            body = self.request_body
+            seen = self.seen_headers
+            pipeline.record(
+                UsageRecord(
+                    id=self.log_id,
+                    organization_id=self.endpoint.organization_id,
+                    endpoint_id=self.endpoint.id,
+                    endpoint_slug=self.endpoint.slug,
+                    provider=self.provider,
+                    path=self.path,
+                    started_at=self.started,
+                    duration_ms=int((time.perf_counter() - self.t0) * 1000),
+                    ttfb_ms=self.ttfb_ms,
+                    status_code=self.status,
+                    outcome=outcome,
+                    incomplete=incomplete,
+                    streamed=self.streamed,
+                    usage=usage,
+                    upstream_request_id=self.upstream_request_id,
+                    user_agent=seen.get(b"user-agent", "")[:512],
+                    key_hint=key_hint(seen),
+                    api_key_id=self.api_key_id,
+                    # The request's model and metadata are read by the worker, not here.
+                    claude_code_session_id=seen.get(b"x-claude-code-session-id", "")[:128],
+                    session_name=seen.get(b"x-codecosts-session", "")[:200],
+                    response_content_type=self.response_content_type,
+                    request_body=body if len(body) <= limit else body[:limit],
+                    request_size=len(body),
+                    request_truncated=len(body) > limit,
+                    response_body=self.response_parts,
+                    response_size=self.response_size,
+                    response_truncated=self.response_size > self.response_kept,
+                )
+            )
+        except Exception:  # noqa: BLE001 - logging must never fail the client's request
+            logger.exception("could not hand over usage record %s", self.log_id)
