@@ -12,6 +12,11 @@ an HTTP client of that running server (no Django here): it finds it through --po
 PORT, else the URL the server left in var/server-url, and authenticates with the API key
 the server keeps in var/cli-key (mode 0600), through the same REST API as any script.
 Errors are one line on stderr and exit status 1.
+
+One module on purpose (about 400 lines): it is what a user's terminal runs, it must start
+without importing Django, and each subcommand is a short function over the same few
+helpers (finding the server, its key, one HTTP call, printing money); split, the parts
+would only import each other.
 """
 
 import argparse
