@@ -50,7 +50,7 @@ from proxy import headers, upstream, views  # noqa: E402
 from accounts.selectors import api_key_hash  # noqa: E402
 from proxy.asgi import ProxyASGIHandler, _admit  # noqa: E402
 from proxy.lookups import EndpointRef, KeyRef, _endpoints, _keys, endpoint_for_slug  # noqa: E402
-from providers.registry import meter_for  # noqa: E402
+from providers.registry import spec_for  # noqa: E402
 from providers.requests import request_info  # noqa: E402
 from usage import pipeline  # noqa: E402
 from usage.records import record_to_payload  # noqa: E402
@@ -94,7 +94,7 @@ def exchange():
     _, seen = headers.forward_headers(SCOPE)
     return exchange_module.Exchange(
         endpoint=ENDPOINT, api_key_id="", provider="anthropic", path="/v1/messages", body=BODY, seen_headers=seen,
-        meter=meter_for("anthropic", "/v1/messages"),
+        meter=spec_for("anthropic").meter_for("/v1/messages"),
     )
 
 
@@ -116,7 +116,7 @@ def main() -> None:
     add("URL resolve /proxy/<slug>/v1/messages  [Django]", lambda: resolver.resolve(SCOPE["path"]))
     add("uuid.uuid4()  [Exchange.__init__; releases the GIL]", uuid.uuid4)
     add("request_info(body)  [orjson parse; off the event loop since 47ce12a]", lambda: request_info(BODY))
-    add("meter_for('anthropic', '/v1/messages')", lambda: meter_for("anthropic", "/v1/messages"))
+    add("spec_for('anthropic').meter_for('/v1/messages')", lambda: spec_for("anthropic").meter_for("/v1/messages"))
     add("_admit(scope)  [canonical path, query and header caps]", lambda: _admit(SCOPE))
     add("_forward_headers(scope)", lambda: headers.forward_headers(SCOPE))
     add("Exchange(...)  [incl. uuid4]", exchange)

@@ -14,8 +14,10 @@ class Provider(enum.StrEnum):
     OPENAI = "openai"
 
 
-# The rate-limit group of every metered call; other groups are named by the provider.
+# Rate-limit groups: every metered call is in MESSAGES_GROUP; a provider may put other
+# paths in COUNT_TOKENS_GROUP (free calls, limited on their own).
 MESSAGES_GROUP = "messages"
+COUNT_TOKENS_GROUP = "count_tokens"
 
 
 @dataclass(frozen=True, slots=True)

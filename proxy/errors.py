@@ -13,8 +13,10 @@ from providers.spec import Provider
 
 # Provider mounts under /proxy/<slug>/ and local prefixes, e.g. "/openai/" -> OPENAI.
 _MOUNTS = {f"/{spec.mount}/": spec.provider for spec in PROVIDERS.values() if spec.mount}
-_LOCAL_PREFIXES = tuple(f"/{spec.local_prefix}" for spec in PROVIDERS.values())
 _LOCAL = {f"/{spec.local_prefix}/": spec.provider for spec in PROVIDERS.values()}
+_LOCAL_PREFIXES = tuple(prefix.rstrip("/") for prefix in _LOCAL)
+# The provider served at the endpoint's own root (no mount).
+_UNMOUNTED = next(spec.provider for spec in PROVIDERS.values() if not spec.mount)
 
 
 def is_proxy_path(path: str) -> bool:
@@ -36,7 +38,7 @@ def provider_for_path(path: str) -> Provider:
             for mount, provider in _MOUNTS.items():
                 if rest.startswith(mount, slash):
                     return provider
-    return Provider.ANTHROPIC
+    return _UNMOUNTED
 
 
 def error_body(provider: str, status: int, message: str, code: str | None = None) -> bytes:

@@ -18,7 +18,7 @@ from django_ratelimit.core import get_usage
 
 from accounts.selectors import api_key_hash, api_key_is_well_formed
 from providers.registry import spec_for
-from providers.spec import MESSAGES_GROUP
+from providers.spec import COUNT_TOKENS_GROUP, MESSAGES_GROUP
 from proxy import errors, upstream
 from proxy.exchange import Exchange
 from proxy.headers import forward_headers, response_headers, upstream_request_id
@@ -26,8 +26,6 @@ from proxy.lookups import EndpointRef, KeyRef, endpoint_for_slug, key_for_digest
 from usage.records import Outcome
 
 logger = logging.getLogger("codecosts.proxy")
-
-_COUNT_TOKENS = "count_tokens"
 
 _rate_limit_usage = sync_to_async(get_usage, thread_sensitive=False)
 
@@ -37,7 +35,7 @@ def _rate_limit_group(spec, path: str) -> tuple[str, int] | None:
     group = spec.rate_limit_group(path)
     if group == MESSAGES_GROUP:
         return group, settings.RATE_LIMIT_MESSAGES_PER_MINUTE
-    if group == _COUNT_TOKENS:
+    if group == COUNT_TOKENS_GROUP:
         return group, settings.RATE_LIMIT_COUNT_TOKENS_PER_MINUTE
     return None
 

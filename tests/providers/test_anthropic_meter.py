@@ -9,7 +9,7 @@ import pytest
 from providers.anthropic import meter as anthropic_module
 from providers.anthropic.meter import AnthropicMeter
 from providers.openai.meter import OpenAIChatMeter, OpenAIEmbeddingsMeter, OpenAIResponsesMeter
-from providers.registry import meter_for
+from providers.registry import spec_for
 from providers.requests import RequestInfo, request_info
 from providers.sse import SSESplitter
 from providers.tokens import TokenUsage
@@ -509,22 +509,26 @@ def test_request_info_of_an_unreadable_body_is_empty(body):
     ("provider", "path", "meter"),
     [
         ("anthropic", "/v1/messages", AnthropicMeter),
-        ("anthropic", "/v1/messages?beta=true", AnthropicMeter),
         ("anthropic", "/v1/messages/count_tokens", None),
         ("anthropic", "/v1/models", None),
         ("openai", "/v1/chat/completions", OpenAIChatMeter),
-        ("openai", "/v1/responses?x=1", OpenAIResponsesMeter),
+        ("openai", "/v1/responses", OpenAIResponsesMeter),
         ("openai", "/v1/embeddings", OpenAIEmbeddingsMeter),
         ("openai", "/v1/models", None),
         ("openai", "/v1/messages", None),
-        ("other", "/v1/messages", None),
     ],
 )
 def test_meter_for_maps_logged_paths_to_a_fresh_meter(provider, path, meter):
-    found = meter_for(provider, path)
+    """Paths are canonical here (proxy.paths): no query, no trailing slash."""
+    found = spec_for(provider).meter_for(path)
     if meter is None:
         assert found is None
     else:
         assert type(found) is meter
         assert found.usage == TokenUsage()
-        assert meter_for(provider, path) is not found
+        assert spec_for(provider).meter_for(path) is not found
+
+
+def test_an_unknown_provider_has_no_spec():
+    with pytest.raises(ValueError):
+        spec_for("other")

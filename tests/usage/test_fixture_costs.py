@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.registry import meter_for
+from providers.registry import spec_for
 from usage.pricing import cost_compute
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -28,7 +28,7 @@ PRICED = {name: spec for name, spec in EXPECTED.items() if spec.get("kind") in _
 @pytest.mark.parametrize("name", sorted(PRICED))
 def test_the_fixture_yields_its_expected_usage_and_cost(name):
     spec = PRICED[name]
-    meter = meter_for(spec["provider"], _PATHS[spec["kind"]])
+    meter = spec_for(spec["provider"]).meter_for(_PATHS[spec["kind"]])
     raw = (FIXTURES / name).read_bytes()
     if name.endswith(".sse"):
         meter.feed(raw)
