@@ -17,7 +17,7 @@ from accounts.scoping import organization_for_request
 from codecosts.api import error_response, request_too_large_message
 from proxy import errors as proxy_errors
 from proxy.models import ProxyEndpoint
-from proxy.services import LOCAL_SLUG
+from proxy.models import LOCAL_SLUG
 from usage.selectors import session_current
 from usage.serializers import cents
 

@@ -16,7 +16,7 @@ from accounts.selectors import api_key_get_by_raw_key
 from accounts.services import api_key_create
 from codecosts.local_files import CLI_KEY_FILE, SERVER_URL_FILE, read_text, write_private
 from proxy.models import ProxyEndpoint
-from proxy.services import LOCAL_USERNAME
+from proxy.models import LOCAL_USERNAME
 
 CLI_KEY_NAME = "codecosts command (var/cli-key)"
 

@@ -9,8 +9,7 @@ from rest_framework.views import APIView
 from accounts.authentication import ApiKeyPrincipal
 from accounts.models import LoginLink
 from accounts.services import login_link_create
-from proxy.models import ProxyEndpoint
-from proxy.services import LOCAL_SLUG, LOCAL_USERNAME
+from proxy.models import LOCAL_SLUG, LOCAL_USERNAME, ProxyEndpoint
 
 
 class LocalLoginLinkView(APIView):

@@ -1,8 +1,13 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 from accounts.models import Organization
+
+# Local mode's one endpoint (and the name of the user who owns its organization).
+LOCAL_SLUG = "local"
+LOCAL_USERNAME = "local"
 
 
 class LiveEndpointManager(models.Manager):
@@ -10,6 +15,10 @@ class LiveEndpointManager(models.Manager):
 
     def get_queryset(self):
         return super().get_queryset().filter(deleted_at__isnull=True)
+
+    def of(self, organization: Organization):
+        """The organization's live endpoints, oldest first."""
+        return self.filter(organization=organization).order_by("created_at", "id")
 
 
 class ProxyEndpoint(models.Model):
@@ -42,3 +51,12 @@ class ProxyEndpoint(models.Model):
 
     def __str__(self):
         return self.slug
+
+    def base_url(self, request=None) -> str:
+        """The base URL a client points its SDK at: PUBLIC_URL, else the request's host."""
+        path = f"/proxy/{self.slug}"
+        if settings.PUBLIC_URL:
+            return settings.PUBLIC_URL + path
+        if request is not None:
+            return request.build_absolute_uri(path)
+        return path

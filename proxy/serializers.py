@@ -3,7 +3,6 @@
 from rest_framework import serializers
 
 from proxy.models import ProxyEndpoint
-from proxy.selectors import proxy_endpoint_url
 
 
 class ProxyEndpointSerializer(serializers.ModelSerializer):
@@ -15,7 +14,7 @@ class ProxyEndpointSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, endpoint: ProxyEndpoint) -> str:
-        return proxy_endpoint_url(endpoint=endpoint, request=self.context.get("request"))
+        return endpoint.base_url(self.context.get("request"))
 
 
 class ProxyEndpointCreateInputSerializer(serializers.Serializer):

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Organization
-from proxy.models import ProxyEndpoint
+from proxy.models import LOCAL_SLUG, LOCAL_USERNAME, ProxyEndpoint
 from proxy.selectors import proxy_endpoint_cache_key, proxy_endpoint_slug_taken
 
 logger = logging.getLogger(__name__)
@@ -238,10 +238,6 @@ def proxy_endpoint_delete(*, endpoint: ProxyEndpoint) -> None:
         endpoint.deleted_at = timezone.now()
         endpoint.save(update_fields=["deleted_at"])
     _invalidate_on_commit(endpoint.slug)
-
-
-LOCAL_SLUG = "local"
-LOCAL_USERNAME = "local"
 
 
 @transaction.atomic

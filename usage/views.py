@@ -17,8 +17,6 @@ from accounts.scoping import get_object_for_user
 from accounts.views import organization_required, render_page
 from codecosts import keyset
 from proxy.models import ProxyEndpoint
-from proxy.selectors import proxy_endpoint_list, proxy_endpoint_url
-from proxy.views_settings import setup_snippets
 from usage import services
 from usage.exports import as_async, usage_log_csv
 from usage.models import Session, UsageLog
@@ -35,7 +33,7 @@ SESSION_PAGE_SIZE = 50
 @organization_required
 def dashboard_page(request, organization):
     """Cost for a period: totals, per endpoint per day, per model, top sessions, errors."""
-    endpoints = list(proxy_endpoint_list(organization=organization))
+    endpoints = list(ProxyEndpoint.objects.of(organization))
     has_usage = dashboard.organization_has_usage(organization=organization)
     if not endpoints and not has_usage:
         return render_page(request, "usage/dashboard.html", {"setup": True})
@@ -49,15 +47,8 @@ def dashboard_page(request, organization):
         "sessions": dashboard.top_sessions(organization=organization, period=period),
     }
     if not has_usage:
-        # Endpoints but no call yet: finish the walkthrough with the first one's URL.
-        url = proxy_endpoint_url(endpoint=endpoints[0], request=request)
-        snippets = {snippet["key"]: snippet["code"] for snippet in setup_snippets(url)}
-        context.update(
-            first_call=True,
-            first_endpoint=endpoints[0],
-            first_export=snippets["claude-code"],
-            first_curl=snippets["curl"],
-        )
+        # Endpoints but no call yet: finish the walkthrough with the first one.
+        context["first_endpoint"] = endpoints[0]
     return render_page(request, "usage/dashboard.html", context)
 
 
@@ -128,7 +119,7 @@ def logs(request, organization):
             "models": choices["models"],
             "slugs": sorted(
                 set(choices["slugs"])
-                | {endpoint.slug for endpoint in proxy_endpoint_list(organization=organization)}
+                | {endpoint.slug for endpoint in ProxyEndpoint.objects.of(organization)}
             ),
             "outcomes": UsageLog.Outcome.choices,
         },
@@ -203,7 +194,7 @@ def _sessions_page(request, organization, *, items, next_cursor, status=200, **c
             "sessions": items,
             "next_cursor": next_cursor,
             "is_first_page": not request.GET.get("cursor"),
-            "endpoints": proxy_endpoint_list(organization=organization),
+            "endpoints": ProxyEndpoint.objects.of(organization),
             "now": timezone.now(),
             **context,
         },

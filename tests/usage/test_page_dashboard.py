@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from proxy.services import proxy_endpoint_create
+from proxy.services import proxy_endpoint_create, proxy_endpoint_update
 from tests.usage.test_page_logs import at, record_call
 from usage.reports.dashboard import period_from_params
 from usage.reports.money import Money, dollars_display, dollars_exact
@@ -129,9 +129,24 @@ def test_an_endpoint_without_calls_shows_its_export_line_and_a_first_call(owner_
     response = owner_client.get("/")
 
     html = response.content.decode()
-    assert response.context["first_call"] is True
+    assert response.context["first_endpoint"] == endpoint
     assert "export ANTHROPIC_BASE_URL=http://testserver/proxy/acme-app" in html
     assert "curl http://testserver/proxy/acme-app/v1/messages" in html
+    # A new endpoint is locked: the walkthrough's commands send the caller's key.
+    assert "export ANTHROPIC_CUSTOM_HEADERS=&quot;x-codecosts-key: $CODECOSTS_KEY&quot;" in html
+    assert '-H &quot;x-codecosts-key: $CODECOSTS_KEY&quot;' in html
+
+
+def test_an_open_endpoints_walkthrough_sends_no_codecosts_key(owner_client, endpoint):
+    proxy_endpoint_update(endpoint=endpoint, require_key=False)
+
+    html = owner_client.get("/").content.decode()
+
+    assert (
+        '<pre id="first-export">export ANTHROPIC_BASE_URL=http://testserver/proxy/acme-app\nclaude</pre>'
+        in html
+    )
+    assert "x-codecosts-key" not in html
 
 
 def test_totals_add_up_cost_calls_tokens_errors_and_cache_savings(member_client, endpoint):

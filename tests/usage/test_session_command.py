@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from proxy.models import ProxyEndpoint
+from proxy.services import local_setup
 from tests.usage.test_usage_log_record import call
 from usage.models import Session
 from usage.services import usage_log_record
@@ -23,6 +24,7 @@ def run(*args) -> str:
 @pytest.fixture
 def local_mode(settings, db):
     settings.LOCAL_MODE = True
+    local_setup()  # what the server does when it starts
     return settings
 
 
@@ -195,3 +197,11 @@ def test_outside_local_mode_it_needs_org(settings, db, action):
     with pytest.raises(CommandError, match="Pass --org NAME"):
         run(*action)
     assert not ProxyEndpoint.objects.filter(slug="local").exists()
+
+
+def test_in_local_mode_before_the_server_ever_started_it_says_to_start_it(settings, db):
+    settings.LOCAL_MODE = True
+
+    with pytest.raises(CommandError, match=r"start the proxy once \(make run\)"):
+        run("start", "Work")
+    assert not Session.objects.exists()

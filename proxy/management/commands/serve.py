@@ -79,7 +79,7 @@ def dashboard_link(*, base: str) -> str:
     from django.contrib.auth import get_user_model
 
     from accounts.services import login_link_create
-    from proxy.services import LOCAL_USERNAME
+    from proxy.models import LOCAL_USERNAME
 
     user = get_user_model().objects.get(username=LOCAL_USERNAME)
     return base + login_link_create(user=user)

@@ -4,7 +4,8 @@
     python manage.py session end [--endpoint SLUG] [--org NAME]
     python manage.py session status [--endpoint SLUG] [--org NAME]
 
-Without --org, local mode's organization (the one of the `local` endpoint). A session
+Without --org, local mode's organization (the one of the `local` endpoint, which the
+server creates when it starts). A session
 started without --endpoint covers the whole organization; starting one ends the session
 already running in the same scope. `status` shows, and `end` ends, the session calls
 would join now: on --endpoint (in local mode, the `local` endpoint) its own session,
@@ -20,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.selectors import organization_get_by_name
-from proxy.models import ProxyEndpoint
+from proxy.models import LOCAL_SLUG, ProxyEndpoint
 from usage.models import Session
 from usage.selectors import proxy_endpoint_for_reference, session_active, session_current
 from usage.serializers import cents
@@ -61,9 +62,13 @@ class Command(BaseCommand):
             if organization is None:
                 raise CommandError(f'No organization named "{org_name}".')
         elif settings.LOCAL_MODE:
-            from proxy.services import local_setup
-
-            default_endpoint = local_setup()
+            default_endpoint = (
+                ProxyEndpoint.objects.select_related("organization").filter(slug=LOCAL_SLUG).first()
+            )
+            if default_endpoint is None:
+                raise CommandError(
+                    "Local mode's endpoint does not exist yet: start the proxy once (make run)."
+                )
             organization = default_endpoint.organization
         else:
             raise CommandError(
