@@ -31,6 +31,10 @@
    request under CaptureQueriesContext for the number of SQL queries and the slowest one.
    Target: dashboard and logs list p50 under 300 ms. --explain prints EXPLAIN ANALYZE of
    every case's slowest query (always printed for a MISS); --strict exits 2 on a MISS.
+
+One module on purpose (about 950 lines): a benchmark is run as one script with
+`python benchmarks/dashboard.py`, and its data generator, cases and report read best
+side by side; it is not imported by the product.
 """
 
 import argparse
@@ -380,8 +384,8 @@ LOG_INSERT_SQL = """
 INSERT INTO usage_usagelog (
     id, organization_id, endpoint_id, endpoint_slug, session_id, provider, path, request_model,
     model, streamed, status_code, outcome, incomplete, usage_missing, error_type, error_message,
-    input_tokens, output_tokens, cache_creation_input_tokens, cache_write_5m_tokens,
-    cache_write_1h_tokens, cache_read_input_tokens, reasoning_tokens, web_search_requests,
+    input_tokens, output_tokens, cache_write_tokens, cache_write_5m_tokens,
+    cache_write_1h_tokens, cache_read_tokens, reasoning_tokens, web_search_requests,
     web_fetch_requests, inference_geo, service_tier, speed, stop_reason, cost_cents, unpriced,
     started_at, duration_ms, ttfb_ms, upstream_request_id, user_agent, key_hint,
     claude_code_session_id, session_name, created_at
@@ -503,14 +507,14 @@ INSERT INTO usage_session (
 SELECT session_id, organization_id, (array_agg(endpoint_id))[1],
     (%(prompts)s::text[])[1 + abs(hashtext(session_id::text)) %% cardinality(%(prompts)s::text[])],
     'claude_code', session_id::text, min(started_at), NULL, max(started_at), count(*),
-    sum(input_tokens), sum(output_tokens), sum(cache_creation_input_tokens),
-    sum(cache_read_input_tokens), sum(coalesce(cost_cents, 0)), sum(duration_ms)
+    sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
+    sum(cache_read_tokens), sum(coalesce(cost_cents, 0)), sum(duration_ms)
 FROM usage_usagelog
 WHERE session_id IS NOT NULL
 GROUP BY session_id, organization_id
 """
 
-# UsageDaily exactly as services._daily_add keeps it (and usage_daily_rebuild rebuilds it):
+# UsageDaily exactly as usage.services.daily.usage_daily_add keeps it (and usage_daily_rebuild rebuilds it):
 # one row per organization, UTC day, endpoint slug, provider and model.
 DAILY_INSERT_SQL = """
 INSERT INTO usage_usagedaily (
@@ -522,9 +526,9 @@ INSERT INTO usage_usagedaily (
 SELECT l.organization_id, (l.started_at AT TIME ZONE 'UTC')::date, (array_agg(l.endpoint_id))[1],
     l.endpoint_slug, l.provider, l.model, count(*), count(*) FILTER (WHERE l.outcome <> 'ok'),
     count(*) FILTER (WHERE l.unpriced), sum(l.input_tokens), sum(l.output_tokens),
-    sum(l.cache_write_5m_tokens), sum(l.cache_write_1h_tokens), sum(l.cache_read_input_tokens),
+    sum(l.cache_write_5m_tokens), sum(l.cache_write_1h_tokens), sum(l.cache_read_tokens),
     sum(l.reasoning_tokens), sum(l.web_search_requests), sum(coalesce(l.cost_cents, 0)),
-    coalesce(sum(l.cache_read_input_tokens * (m.r_in - m.r_read)) FILTER (WHERE m.priced), 0),
+    coalesce(sum(l.cache_read_tokens * (m.r_in - m.r_read)) FILTER (WHERE m.priced), 0),
     sum(l.duration_ms)
 FROM usage_usagelog l
 LEFT JOIN bench_model m ON m.model = l.model
@@ -603,8 +607,8 @@ def seed_check(*, now: datetime) -> None:
 
     from usage.models import UsageDaily, UsageLog
     from usage.pricing import cost_compute
-    from usage.selectors import usage_log_token_usage
-    from usage.services import usage_daily_rebuild
+    from usage.selectors.logs import usage_log_token_usage
+    from usage.services.daily import usage_daily_rebuild
 
     sample = list(
         UsageLog.objects.filter(outcome__in=["ok", "client_disconnected"], unpriced=False).order_by(
@@ -655,8 +659,8 @@ def measure(*, runs: int, warmup: int, explain: bool) -> list[dict]:
     from django.test.utils import CaptureQueriesContext
 
     from accounts.models import Membership
-    from usage.models import UsageDaily, UsageLog
     from codecosts.keyset import cursor_encode
+    from usage.models import UsageDaily, UsageLog
 
     busiest = (
         UsageDaily.objects.values("organization")

@@ -5,6 +5,9 @@ Every phase runs DIRECT (client -> fake upstream) and PROXIED (client -> proxy -
 upstream) in alternating rounds, so drift of the machine (other load, frequency, caches)
 hits both sides alike. Before each phase it waits until the proxy (and worker) are idle,
 so one phase's backlog of usage writes does not spill into the next one's numbers.
+
+One module on purpose (about 490 lines): it runs as its own process from a bare
+interpreter (no Django, no project import), so everything it needs is here.
 """
 
 import argparse

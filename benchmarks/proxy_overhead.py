@@ -17,6 +17,9 @@ usage log. Everything it started is stopped on exit, Ctrl-C or error.
 
 --profile additionally samples the proxy with py-spy (`pip install py-spy`; not a project
 dependency) under proxied-only load and prints where its CPU goes (profile_summary.py).
+
+One module on purpose (about 600 lines): `make bench` runs it as one script; it
+starts and supervises every process of the run and prints their figures side by side.
 """
 
 import argparse

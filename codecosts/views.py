@@ -3,8 +3,8 @@ from datetime import UTC
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, connection
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views import defaults
@@ -16,10 +16,9 @@ from accounts.authentication import ApiKeyAuthentication
 from accounts.scoping import organization_for_request
 from codecosts.api import error_response, request_too_large_message
 from proxy import errors as proxy_errors
-from proxy.models import ProxyEndpoint
-from proxy.models import LOCAL_SLUG
-from usage.selectors import session_current
-from usage.serializers import cents
+from proxy.models import LOCAL_SLUG, ProxyEndpoint
+from usage.money import cents
+from usage.selectors.sessions import session_current
 
 logger = logging.getLogger(__name__)
 

@@ -21,6 +21,8 @@ class RequestInfo:
     claude_code_session_id: str = ""
     # OpenAI chat: stream_options.include_usage, without which a stream reports no usage.
     include_usage: bool = False
+    # The first user text, shortened: what a Claude Code session is named after.
+    first_prompt: str = ""
 
 
 _EMPTY_REQUEST = RequestInfo()
@@ -41,7 +43,30 @@ def request_info(body: bytes) -> RequestInfo:
         metadata_user_id=user_id,
         claude_code_session_id=claude_code_session_id(user_id),
         include_usage=as_dict(obj.get("stream_options")).get("include_usage") is True,
+        first_prompt=first_prompt(obj.get("messages")),
     )
+
+
+FIRST_PROMPT_LENGTH = 80
+
+
+def first_prompt(messages, limit: int = FIRST_PROMPT_LENGTH) -> str:
+    """The first user text of a conversation, at most `limit` characters, or ""."""
+    if type(messages) is not list:
+        return ""
+    for message in messages:
+        if type(message) is not dict or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for block in blocks if type(blocks) is list else ():
+            if type(block) is not dict or block.get("type") != "text":
+                continue
+            text = (as_str(block.get("text")) or "").strip()
+            # Claude Code prepends system reminders as their own text blocks.
+            if text and not text.startswith("<"):
+                return text if len(text) <= limit else text[: limit - 1] + "…"
+    return ""
 
 
 def claude_code_session_id(user_id: str) -> str:

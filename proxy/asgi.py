@@ -13,11 +13,10 @@ import ipaddress
 from contextlib import closing
 
 import orjson
-
 from django.conf import settings
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
-from django.core.exceptions import RequestAborted
 from django.http import HttpResponse
 from django.urls import set_script_prefix
 

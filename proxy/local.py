@@ -15,8 +15,7 @@ from django.db import transaction
 from accounts.selectors import api_key_get_by_raw_key
 from accounts.services import api_key_create
 from codecosts.local_files import CLI_KEY_FILE, SERVER_URL_FILE, read_text, write_private
-from proxy.models import ProxyEndpoint
-from proxy.models import LOCAL_USERNAME
+from proxy.models import LOCAL_USERNAME, ProxyEndpoint
 
 CLI_KEY_NAME = "codecosts command (var/cli-key)"
 

@@ -13,10 +13,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.models import ApiKey
+from accounts.permissions import Action, require
 from accounts.scoping import get_object_for_user
 from accounts.selectors import api_key_list
 from accounts.services import api_key_create, api_key_revoke
-from accounts.permissions import Action, require
 from accounts.views import organization_required, render_page
 from proxy.models import ProxyEndpoint
 from proxy.services import proxy_endpoint_create, proxy_endpoint_delete, proxy_endpoint_update

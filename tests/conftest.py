@@ -107,6 +107,14 @@ def org(db):
 
 
 @pytest.fixture
+def endpoint(org):
+    """Acme's endpoint "Acme app" at /proxy/acme-app, made as the API makes one."""
+    from proxy.services import proxy_endpoint_create
+
+    return proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app")
+
+
+@pytest.fixture
 def other_org(db):
     """The organization "Globex", which must never see Acme's data."""
     from accounts.services import organization_create

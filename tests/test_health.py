@@ -12,7 +12,8 @@ from django.utils import timezone
 from proxy.models import ProxyEndpoint
 from proxy.services import local_setup
 from tests.usage.test_usage_log_record import call
-from usage.services import session_end, session_start, usage_log_record
+from usage.services.logs import usage_log_record
+from usage.services.sessions import session_end, session_start
 
 
 def test_it_reports_ok_with_version_database_queue_and_session(client, db):

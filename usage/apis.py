@@ -8,14 +8,10 @@ from accounts.permissions import Action
 from accounts.scoping import OrganizationScopedViewSet
 from codecosts.api import CursorPagination
 from usage.models import Session, UsageDaily, UsageLog
-from usage.selectors import (
-    proxy_endpoint_for_reference,
-    session_list,
-    usage_log_bodies,
-    usage_log_cost_breakdown,
-    usage_log_list,
-    usage_summary,
-)
+from usage.selectors.bodies import usage_log_bodies
+from usage.selectors.logs import usage_log_cost_breakdown, usage_log_list
+from usage.selectors.sessions import proxy_endpoint_for_reference, session_list
+from usage.selectors.summary import usage_summary
 from usage.serializers import (
     SessionCreateInputSerializer,
     SessionSerializer,
@@ -25,7 +21,7 @@ from usage.serializers import (
     UsageSummaryParamsSerializer,
     summary_representation,
 )
-from usage.services import session_end, session_start
+from usage.services.sessions import session_end, session_start
 
 
 class NewestFirstPagination(CursorPagination):

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 
-from usage.reports.money import dollars_exact
+from usage.money import dollars_exact
 
 # (CSV header, UsageLog field) in column order.
 COLUMNS = (
@@ -25,7 +25,7 @@ COLUMNS = (
     ("output_tokens", "output_tokens"),
     ("cache_write_5m_tokens", "cache_write_5m_tokens"),
     ("cache_write_1h_tokens", "cache_write_1h_tokens"),
-    ("cache_read_tokens", "cache_read_input_tokens"),
+    ("cache_read_tokens", "cache_read_tokens"),
     ("reasoning_tokens", "reasoning_tokens"),
     ("web_search_requests", "web_search_requests"),
     ("cost_usd", "cost_cents"),

@@ -94,11 +94,11 @@ class UsageLog(models.Model):
 
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
-    # Total cache writes (5m + 1h), the product document's cache_creation_input_tokens.
-    cache_creation_input_tokens = models.BigIntegerField(default=0)
+    # Total cache writes (5m + 1h); the API names it cache_creation_input_tokens.
+    cache_write_tokens = models.BigIntegerField(default=0)
     cache_write_5m_tokens = models.BigIntegerField(default=0)
     cache_write_1h_tokens = models.BigIntegerField(default=0)
-    cache_read_input_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)  # API: cache_read_input_tokens
     # Thinking/reasoning tokens: a breakdown of output_tokens, never added to it.
     reasoning_tokens = models.BigIntegerField(default=0)
     web_search_requests = models.PositiveIntegerField(default=0)

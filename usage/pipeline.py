@@ -72,14 +72,14 @@ def flush(timeout: float = 10.0) -> bool:
 
 def deliver(payloads: list[dict]) -> None:
     """Publish a batch to the usage queue, or write it here when tasks run in-process."""
-    from usage.services import usage_logs_record
+    from usage.services.logs import usage_log_record_many
     from usage.tasks import usage_log_record_batch
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         from django.db import close_old_connections
 
         close_old_connections()
-        usage_logs_record(records=[record_from_payload(payload) for payload in payloads])
+        usage_log_record_many(records=[record_from_payload(payload) for payload in payloads])
     else:
         usage_log_record_batch.apply_async(args=[payloads], retry=False)
 

@@ -3,6 +3,11 @@
 The proxy fills a TokenUsage as bytes go by and hands one UsageRecord per exchange to
 `usage.pipeline.record`. Both hold primitives only, so they travel through the broker as
 JSON.
+
+A body field always holds the body as it went by. The proxy gives the bytes (or the kept
+chunks, joined off the event loop); the payload carries them zlib-compressed, and the
+worker gets them back as `Compressed`, so that they are stored without a second
+compression. `body_raw` and `body_compressed` read either form.
 """
 
 import base64
@@ -53,14 +58,33 @@ class UsageRecord:
     claude_code_session_id: str = ""
     session_name: str = ""
     response_content_type: str = ""
-    request_body: bytes = b""
-    # The proxy may hand the kept chunks over as they came (a list): they are joined
-    # off the event loop, when the record is serialised.
-    response_body: bytes | list[bytes] = b""
+    request_body: "Body" = b""
+    response_body: "Body" = b""
     request_size: int = 0
     response_size: int = 0
     request_truncated: bool = False
     response_truncated: bool = False
+
+
+class Compressed(bytes):
+    """A body as zlib-compressed bytes: how the payload carries it and UsageLogBody stores it."""
+
+
+# The body as it went by: bytes, the chunks kept as they came, or those bytes compressed.
+Body = bytes | list[bytes] | Compressed
+
+
+def body_raw(body: Body) -> bytes:
+    if isinstance(body, Compressed):
+        return zlib.decompress(body) if body else b""
+    return b"".join(body) if isinstance(body, list) else body
+
+
+def body_compressed(body: Body) -> Compressed:
+    if isinstance(body, Compressed):
+        return body
+    raw = body_raw(body)
+    return Compressed(zlib.compress(raw, 6) if raw else b"")
 
 
 def record_to_payload(record: UsageRecord) -> dict:
@@ -71,15 +95,13 @@ def record_to_payload(record: UsageRecord) -> dict:
         if f.name == "usage":
             value = value.to_dict()
         elif f.name in _BODY_FIELDS:
-            if isinstance(value, list):
-                value = b"".join(value)
-            value = base64.b64encode(zlib.compress(value, 6)).decode("ascii") if value else ""
+            value = base64.b64encode(body_compressed(value)).decode("ascii")
         payload[f.name] = value
     return payload
 
 
 def record_from_payload(payload: dict) -> UsageRecord:
-    """Rebuild a record; its bodies stay zlib-compressed (as they are stored)."""
+    """Rebuild a record; its bodies stay zlib-compressed (`Compressed`, as they are stored)."""
     names = {f.name for f in fields(UsageRecord)}
     values = {k: v for k, v in payload.items() if k in names}
     values["usage"] = TokenUsage.from_dict(values.get("usage") or {})
@@ -87,7 +109,7 @@ def record_from_payload(payload: dict) -> UsageRecord:
     values["outcome"] = Outcome(values["outcome"])
     for name in _BODY_FIELDS:
         encoded = values.get(name) or ""
-        values[name] = base64.b64decode(encoded) if encoded else b""
+        values[name] = Compressed(base64.b64decode(encoded))
     return UsageRecord(**values)
 
 

@@ -6,27 +6,14 @@ trimmed: "1.383", "0", or null when a call could not be priced.
 
 import re
 from datetime import UTC, date, datetime
-from decimal import Decimal
 
 from rest_framework import serializers
 
 from usage.models import Session, UsageLog
-from usage.selectors import (
-    GROUP_BY_CHOICES,
-    NO_SESSION,
-    USAGE_LOG_LIST_FIELDS,
-    TimeRange,
-    day_end,
-    day_start,
-)
-
-
-def cents(value: Decimal | None) -> str | None:
-    """A cost in cents as an exact decimal string without exponent or trailing zeros."""
-    if value is None:
-        return None
-    text = format(Decimal(value).normalize(), "f")
-    return "0" if text in ("-0", "0") else text
+from usage.money import cents
+from usage.selectors.logs import NO_SESSION, USAGE_LOG_LIST_FIELDS
+from usage.selectors.summary import GROUP_BY_CHOICES
+from usage.time_range import TimeRange, day_end, day_start
 
 
 class CentsField(serializers.Field):
@@ -155,11 +142,16 @@ class UsageSummaryParamsSerializer(TimeRangeParamsSerializer):
 
 # --- Usage logs -----------------------------------------------------------------------
 
-# The API names the foreign keys by their ids; the other fields keep the column names.
+# The API names the foreign keys by their ids and the cache totals by the provider's
+# names (as it always has); the other fields keep the column names.
+_OUTPUT_NAMES = {
+    "endpoint_id": "endpoint",
+    "session_id": "session",
+    "cache_write_tokens": "cache_creation_input_tokens",
+    "cache_read_tokens": "cache_read_input_tokens",
+}
 _LIST_OUTPUT_FIELDS = [
-    {"endpoint_id": "endpoint", "session_id": "session"}.get(name, name)
-    for name in USAGE_LOG_LIST_FIELDS
-    if name != "organization_id"
+    _OUTPUT_NAMES.get(name, name) for name in USAGE_LOG_LIST_FIELDS if name != "organization_id"
 ]
 
 
@@ -168,6 +160,8 @@ class UsageLogSerializer(serializers.ModelSerializer):
 
     endpoint = serializers.UUIDField(source="endpoint_id", read_only=True, allow_null=True)
     session = serializers.UUIDField(source="session_id", read_only=True, allow_null=True)
+    cache_creation_input_tokens = serializers.IntegerField(source="cache_write_tokens", read_only=True)
+    cache_read_input_tokens = serializers.IntegerField(source="cache_read_tokens", read_only=True)
     cost_cents = CentsField()
 
     class Meta:

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from usage.records import record_from_payload
-from usage.services import usage_logs_record
+from usage.services.logs import usage_log_record_many
 
 
 @shared_task(
@@ -18,4 +18,4 @@ from usage.services import usage_logs_record
 )
 def usage_log_record_batch(payloads: list[dict]) -> int:
     """Write a batch of usage records; safe to run twice (records are keyed by their id)."""
-    return usage_logs_record(records=[record_from_payload(payload) for payload in payloads])
+    return usage_log_record_many(records=[record_from_payload(payload) for payload in payloads])

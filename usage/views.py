@@ -17,11 +17,12 @@ from accounts.scoping import get_object_for_user
 from accounts.views import organization_required, render_page
 from codecosts import keyset
 from proxy.models import ProxyEndpoint
-from usage import services
 from usage.exports import as_async, usage_log_csv
 from usage.models import Session, UsageLog
+from usage.money import Money
 from usage.reports import dashboard, lists, log_detail
-from usage.reports.money import Money
+from usage.reports.period import PRESET_DAYS, parse_date, period_from_params
+from usage.services import sessions as session_services
 
 LOG_PAGE_SIZE = 50
 SESSION_PAGE_SIZE = 50
@@ -37,10 +38,10 @@ def dashboard_page(request, organization):
     has_usage = dashboard.organization_has_usage(organization=organization)
     if not endpoints and not has_usage:
         return render_page(request, "usage/dashboard.html", {"setup": True})
-    period = dashboard.period_from_params(request.GET, today=timezone.now().date())
+    period = period_from_params(request.GET, today=timezone.now().date())
     context = {
         "period": period,
-        "presets": dashboard.PRESET_DAYS,
+        "presets": PRESET_DAYS,
         "totals": dashboard.dashboard_totals(organization=organization, period=period),
         "chart": dashboard.cost_per_endpoint_per_day(organization=organization, period=period),
         "models": dashboard.cost_by_model(organization=organization, period=period),
@@ -71,8 +72,8 @@ def _log_filters(request, organization) -> tuple[lists.LogFilters, dict]:
         model=params.get("model", "").strip(),
         outcome=outcome,
         session=session,
-        since=dashboard.parse_date(params.get("since", "")),
-        until=dashboard.parse_date(params.get("until", "")),
+        since=parse_date(params.get("since", "")),
+        until=parse_date(params.get("until", "")),
     )
     form = {
         "endpoint": slug,
@@ -212,7 +213,7 @@ def session_start(request, organization):
     if request.POST.get("endpoint"):
         endpoint = get_object_for_user(request, ProxyEndpoint, id=request.POST["endpoint"])
     try:
-        session = services.session_start(organization=organization, name=name, endpoint=endpoint)
+        session = session_services.session_start(organization=organization, name=name, endpoint=endpoint)
     except ValidationError as error:
         items, next_cursor = lists.session_page(organization=organization, limit=SESSION_PAGE_SIZE)
         return _sessions_page(
@@ -234,7 +235,7 @@ def session_start(request, organization):
 def session_end(request, organization, session_id: uuid.UUID):
     session = get_object_for_user(request, Session, id=session_id)
     try:
-        services.session_end(session=session)
+        session_services.session_end(session=session)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:

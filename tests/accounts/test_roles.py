@@ -21,7 +21,7 @@ from accounts.services import api_key_create, invitation_create
 from proxy.models import ProxyEndpoint
 from proxy.services import proxy_endpoint_create
 from usage.models import Session, UsageLog
-from usage.services import session_start
+from usage.services.sessions import session_start
 
 pytestmark = pytest.mark.django_db
 

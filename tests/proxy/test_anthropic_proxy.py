@@ -83,7 +83,7 @@ def test_it_meters_tool_use_thinking_and_cache_streams(live_stack, proxy_endpoin
     log = live_stack.log(log_id)
     got = (
         log.input_tokens, log.output_tokens, log.cache_write_5m_tokens, log.cache_write_1h_tokens,
-        log.cache_read_input_tokens, str(log.cost_cents.normalize()),
+        log.cache_read_tokens, str(log.cost_cents.normalize()),
     )
     assert got == expected
 

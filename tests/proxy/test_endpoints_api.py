@@ -281,11 +281,6 @@ def test_creating_an_endpoint_clears_a_cached_miss_for_its_slug(
 
 
 @pytest.fixture
-def endpoint(org):
-    return proxy_endpoint_create(organization=org, name="Acme prod", slug="acme-prod")
-
-
-@pytest.fixture
 def their_endpoint(other_org):
     return proxy_endpoint_create(organization=other_org, name="Globex prod", slug="globex-prod")
 
@@ -295,8 +290,8 @@ def test_it_returns_one_endpoint(api_client, endpoint):
 
     assert response.status_code == 200
     assert response.json()["id"] == str(endpoint.id)
-    assert response.json()["slug"] == "acme-prod"
-    assert response.json()["name"] == "Acme prod"
+    assert response.json()["slug"] == "acme-app"
+    assert response.json()["name"] == "Acme app"
 
 
 def test_it_renames_and_relimits_an_endpoint(api_client, endpoint):
@@ -311,7 +306,7 @@ def test_it_renames_and_relimits_an_endpoint(api_client, endpoint):
     assert (endpoint.name, endpoint.rate_limit_per_minute, endpoint.slug) == (
         "Renamed",
         60,
-        "acme-prod",
+        "acme-app",
     )
 
 
@@ -321,11 +316,11 @@ def test_patching_only_the_rate_limit_keeps_the_name_and_null_clears_it(api_clie
 
     assert response.status_code == 200
     endpoint.refresh_from_db()
-    assert (endpoint.name, endpoint.rate_limit_per_minute) == ("Acme prod", None)
+    assert (endpoint.name, endpoint.rate_limit_per_minute) == ("Acme app", None)
 
 
 def test_sending_the_same_slug_in_a_patch_is_allowed(api_client, endpoint):
-    response = api_client.patch(detail_url(endpoint.id), {"slug": "acme-prod", "name": "same slug"})
+    response = api_client.patch(detail_url(endpoint.id), {"slug": "acme-app", "name": "same slug"})
 
     assert response.status_code == 200
     assert response.json()["name"] == "same slug"
@@ -341,7 +336,7 @@ def test_the_slug_cannot_be_changed(api_client, endpoint, slug):
         error(response)["message"] == "slug cannot be changed; create a new endpoint for a new URL."
     )
     endpoint.refresh_from_db()
-    assert (endpoint.slug, endpoint.name) == ("acme-prod", "Acme prod")
+    assert (endpoint.slug, endpoint.name) == ("acme-app", "Acme app")
 
 
 @pytest.mark.parametrize(
@@ -361,7 +356,7 @@ def test_it_rejects_an_invalid_patch(api_client, endpoint, payload, message):
     assert response.status_code == 400
     assert error(response)["message"] == message
     endpoint.refresh_from_db()
-    assert (endpoint.name, endpoint.rate_limit_per_minute) == ("Acme prod", None)
+    assert (endpoint.name, endpoint.rate_limit_per_minute) == ("Acme app", None)
 
 
 def test_a_malformed_json_patch_is_a_400(api_client, endpoint):
@@ -376,7 +371,7 @@ def test_a_malformed_json_patch_is_a_400(api_client, endpoint):
 def test_updating_an_endpoint_clears_its_shared_cache_entry(
     api_client, endpoint, django_capture_on_commit_callbacks
 ):
-    key = ENDPOINT_CACHE_KEY.format(slug="acme-prod")
+    key = ENDPOINT_CACHE_KEY.format(slug="acme-app")
     cache.set(key, ("stale",), 60)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -388,7 +383,7 @@ def test_updating_an_endpoint_clears_its_shared_cache_entry(
 def test_it_deletes_an_endpoint_and_clears_its_cache_entry(
     api_client, endpoint, django_capture_on_commit_callbacks
 ):
-    key = ENDPOINT_CACHE_KEY.format(slug="acme-prod")
+    key = ENDPOINT_CACHE_KEY.format(slug="acme-app")
     cache.set(key, ("stale",), 60)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -407,16 +402,16 @@ def test_a_deleted_endpoints_slug_is_never_another_organizations(
 ):
     api_client.delete(detail_url(endpoint.id))
 
-    for payload in ({"name": "acme-prod"}, {"name": "x", "slug": "acme-prod"}):
+    for payload in ({"name": "acme-app"}, {"name": "x", "slug": "acme-app"}):
         response = outsider_client.post(LIST_URL, payload)
         if "slug" in payload:
             assert response.status_code == 400
             assert error(response)["fields"]["slug"] == ["slug already taken"]
         else:
             assert response.status_code == 201
-            assert response.json()["slug"].startswith("acme-prod-")  # a suffix, not the slug
+            assert response.json()["slug"].startswith("acme-app-")  # a suffix, not the slug
     tombstone = ProxyEndpoint.all_objects.get(id=endpoint.id)
-    assert (tombstone.slug, tombstone.organization_id) == ("acme-prod", endpoint.organization_id)
+    assert (tombstone.slug, tombstone.organization_id) == ("acme-app", endpoint.organization_id)
     assert tombstone.deleted_at is not None
 
 
@@ -424,7 +419,7 @@ def test_its_own_organization_may_take_a_deleted_slug_back(api_client, endpoint)
     api_client.delete(detail_url(endpoint.id))
 
     response = api_client.post(
-        LIST_URL, {"name": "again", "slug": "acme-prod", "require_key": False}
+        LIST_URL, {"name": "again", "slug": "acme-app", "require_key": False}
     )
 
     assert response.status_code == 201
@@ -434,7 +429,7 @@ def test_its_own_organization_may_take_a_deleted_slug_back(api_client, endpoint)
 
 
 def test_an_owner_unlocks_and_locks_an_endpoint(api_client, endpoint, django_capture_on_commit_callbacks):
-    key = ENDPOINT_CACHE_KEY.format(slug="acme-prod")
+    key = ENDPOINT_CACHE_KEY.format(slug="acme-app")
     cache.set(key, ("stale",), 60)
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.patch(detail_url(endpoint.id), {"require_key": False})
@@ -489,7 +484,7 @@ def test_an_unknown_id_is_a_404(api_client, method):
     assert error(response)["type"] == "not_found_error"
 
 
-@pytest.mark.parametrize("endpoint_id", ["not-a-uuid", "123", "acme-prod"])
+@pytest.mark.parametrize("endpoint_id", ["not-a-uuid", "123", "acme-app"])
 def test_a_non_uuid_id_is_a_404(api_client, endpoint, endpoint_id):
     response = api_client.get(detail_url(endpoint_id))
 
@@ -542,7 +537,7 @@ def test_every_route_answers_401_in_json_without_valid_credentials(
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert error(response)["type"] == "authentication_error"
     assert error(response)["message"] == message
-    assert ProxyEndpoint.objects.get().name == "Acme prod"
+    assert ProxyEndpoint.objects.get().name == "Acme app"
 
 
 def test_a_revoked_key_gets_401(api_client, owner_key, endpoint):
@@ -558,7 +553,7 @@ def test_a_logged_in_browser_session_can_use_the_api(owner_session_client, endpo
     response = owner_session_client.get(LIST_URL)
 
     assert response.status_code == 200
-    assert [item["slug"] for item in response.json()["items"]] == ["acme-prod"]
+    assert [item["slug"] for item in response.json()["items"]] == ["acme-app"]
 
 
 def test_the_list_shows_only_the_callers_organization(

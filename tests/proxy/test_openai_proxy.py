@@ -35,8 +35,8 @@ def assert_logged_as_expected(log, fixture: str) -> None:
     """The log holds the fixture's usage and exact cost (EXPECTED.json)."""
     expected = EXPECTED[fixture]
     # OpenAI's prompt count includes cached tokens; the log keeps them apart.
-    assert log.input_tokens + log.cache_read_input_tokens == expected["input_tokens"]
-    assert log.cache_read_input_tokens == expected["cached_input_tokens"]
+    assert log.input_tokens + log.cache_read_tokens == expected["input_tokens"]
+    assert log.cache_read_tokens == expected["cached_input_tokens"]
     assert log.output_tokens == expected["output_tokens"]
     assert log.reasoning_tokens == expected["reasoning_tokens"]
     assert log.model == expected["model"]

@@ -32,11 +32,6 @@ def member_client(member):
 
 
 @pytest.fixture
-def endpoint(org):
-    return proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app")
-
-
-@pytest.fixture
 def foreign_endpoint(other_org):
     return proxy_endpoint_create(organization=other_org, name="Globex app", slug="globex-app")
 

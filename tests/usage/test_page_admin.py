@@ -11,7 +11,6 @@ from accounts.models import LoginLink
 from accounts.services import invitation_create, login_link_create
 from proxy.models import ProxyEndpoint
 from proxy.selectors import proxy_endpoint_cache_key
-from proxy.services import proxy_endpoint_create
 from tests.usage.test_page_logs import at, record_call
 
 pytestmark = pytest.mark.django_db
@@ -25,11 +24,6 @@ def staff_client(db):
     client = Client()
     client.force_login(admin)
     return client
-
-
-@pytest.fixture
-def endpoint(org):
-    return proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app")
 
 
 def test_every_model_is_registered(staff_client):

@@ -9,17 +9,12 @@ from django.utils import timezone
 
 from proxy.services import proxy_endpoint_create, proxy_endpoint_update
 from tests.usage.test_page_logs import at, record_call
-from usage.reports.dashboard import period_from_params
-from usage.reports.money import Money, dollars_display, dollars_exact
+from usage.money import Money, dollars_display, dollars_exact
+from usage.reports.period import period_from_params
 
 pytestmark = pytest.mark.django_db
 
 WEEK = "since=2026-11-15&until=2026-11-21"
-
-
-@pytest.fixture
-def endpoint(org):
-    return proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app")
 
 
 @pytest.fixture

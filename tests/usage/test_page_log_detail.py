@@ -35,13 +35,6 @@ TOOL_REQUEST = {
 
 
 @pytest.fixture
-def endpoint(org):
-    from proxy.services import proxy_endpoint_create
-
-    return proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app")
-
-
-@pytest.fixture
 def member_client(member):
     client = Client()
     client.force_login(member)

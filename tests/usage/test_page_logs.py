@@ -5,7 +5,6 @@ does, through usage_log_record, so logs, sessions and daily totals agree.
 """
 
 import uuid
-import zlib
 from datetime import UTC, datetime
 
 import orjson
@@ -14,11 +13,12 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from proxy.services import proxy_endpoint_create
-from usage.models import UsageLog
-from usage.records import TokenUsage, UsageRecord
 from codecosts.keyset import cursor_encode
-from usage.services import usage_log_record
+from proxy.services import proxy_endpoint_create
+from tests.factories import usage_record
+from usage.models import UsageLog
+from usage.records import TokenUsage
+from usage.services.logs import usage_log_record
 
 pytestmark = pytest.mark.django_db
 
@@ -64,11 +64,8 @@ def record_call(
     request_bytes = orjson.dumps(request)
     response_bytes = response if response is not None else b'{"type":"message","content":[]}'
     log = usage_log_record(
-        record=UsageRecord(
-            id=str(uuid.uuid4()),
-            organization_id=str(endpoint.organization_id),
-            endpoint_id=str(endpoint.id),
-            endpoint_slug=endpoint.slug,
+        record=usage_record(
+            endpoint=endpoint,
             provider=provider,
             path=path,
             started_at=started_at.timestamp(),
@@ -82,8 +79,8 @@ def record_call(
             key_hint="AbCd",
             session_name=session_name,
             response_content_type=content_type,
-            request_body=zlib.compress(request_bytes),
-            response_body=zlib.compress(response_bytes),
+            request_body=request_bytes,
+            response_body=response_bytes,
             request_size=len(request_bytes),
             response_size=len(response_bytes),
         )
@@ -95,11 +92,6 @@ def record_call(
 def at(day: int, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
     """A moment on a day of November 2026 (UTC)."""
     return datetime(2026, 11, day, hour, minute, second, tzinfo=UTC)
-
-
-@pytest.fixture
-def endpoint(org):
-    return proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app")
 
 
 @pytest.fixture

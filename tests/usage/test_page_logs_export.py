@@ -21,11 +21,6 @@ HEADER = (
 
 
 @pytest.fixture
-def endpoint(org):
-    return proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app")
-
-
-@pytest.fixture
 def member_client(member):
     client = Client()
     client.force_login(member)

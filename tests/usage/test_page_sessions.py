@@ -10,14 +10,9 @@ from django.utils import timezone
 from proxy.services import proxy_endpoint_create
 from tests.usage.test_page_logs import at, record_call
 from usage.models import Session
-from usage.services import session_start
+from usage.services.sessions import session_start
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def endpoint(org):
-    return proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app")
 
 
 @pytest.fixture

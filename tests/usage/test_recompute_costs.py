@@ -6,17 +6,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.models import Organization
-from proxy.models import ProxyEndpoint
 from usage.models import Session, UsageDaily, UsageLog
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def endpoint():
-    org = Organization.objects.create(name="Acme")
-    return ProxyEndpoint.objects.create(organization=org, name="Main", slug="acme-main")
 
 
 @pytest.fixture
@@ -76,7 +68,7 @@ def test_it_reprices_logs_from_their_stored_tokens(endpoint):
         model="gpt-4.1-2025-04-14",
         # Stored as the meter splits prompt_tokens=1200 with cached_tokens=1024.
         input_tokens=176,
-        cache_read_input_tokens=1024,
+        cache_read_tokens=1024,
         output_tokens=300,
         cost_cents=Decimal("0"),
     )
@@ -107,10 +99,10 @@ def test_each_log_is_priced_at_its_own_start_time(endpoint):
         model="claude-sonnet-5-5",
         input_tokens=50,
         output_tokens=420,
-        cache_creation_input_tokens=3000,
+        cache_write_tokens=3000,
         cache_write_5m_tokens=1000,
         cache_write_1h_tokens=2000,
-        cache_read_input_tokens=20000,
+        cache_read_tokens=20000,
     )
     launch_week = make_log(endpoint, started_at=datetime(2026, 10, 1, tzinfo=UTC), **cache)
     later = make_log(endpoint, started_at=datetime(2026, 11, 1, tzinfo=UTC), **cache)
@@ -128,7 +120,7 @@ def test_cache_writes_kept_only_as_a_total_are_priced_as_5_minute_writes(endpoin
         endpoint,
         started_at=datetime(2026, 11, 20, tzinfo=UTC),
         model="claude-sonnet-4-6",
-        cache_creation_input_tokens=1_000_000,
+        cache_write_tokens=1_000_000,
     )
 
     recompute()
@@ -297,7 +289,7 @@ def test_a_second_run_changes_nothing(endpoint):
         model="gpt-5-mini-2025-08-07",
         provider="openai",
         input_tokens=456,
-        cache_read_input_tokens=1024,
+        cache_read_tokens=1024,
         output_tokens=612,
     )
 

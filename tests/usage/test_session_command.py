@@ -12,7 +12,7 @@ from proxy.models import ProxyEndpoint
 from proxy.services import local_setup
 from tests.usage.test_usage_log_record import call
 from usage.models import Session
-from usage.services import usage_log_record
+from usage.services.logs import usage_log_record
 
 
 def run(*args) -> str:

@@ -9,8 +9,9 @@ from django.utils import timezone
 from proxy.models import ProxyEndpoint
 from tests.usage.test_usage_log_record import call
 from usage.models import Session
-from usage.selectors import session_active, session_current
-from usage.services import session_end, session_start, usage_log_record
+from usage.selectors.sessions import session_active, session_current
+from usage.services.logs import usage_log_record
+from usage.services.sessions import session_end, session_start
 
 LIST_URL = "/api/sessions"
 SESSION_FIELDS = {
@@ -48,11 +49,6 @@ def error(response) -> dict:
 
 def iso(moment) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture
-def endpoint(org):
-    return ProxyEndpoint.objects.create(organization=org, name="Production", slug="production")
 
 
 @pytest.fixture
@@ -183,7 +179,7 @@ def test_it_starts_a_session_for_an_endpoint_by_slug_or_id(api_client, endpoint,
     assert response.status_code == 201
     assert (response.json()["endpoint"], response.json()["endpoint_slug"]) == (
         str(endpoint.id),
-        "production",
+        "acme-app",
     )
     assert Session.objects.get(id=response.json()["id"]).endpoint == endpoint
 
@@ -286,7 +282,7 @@ def test_it_lists_sessions_newest_first_with_their_totals(api_client, org, endpo
     assert [item["name"] for item in body["items"]] == ["Newer", "Older"]
     item = body["items"][0]
     assert item["id"] == str(newer.id)
-    assert (item["endpoint"], item["endpoint_slug"]) == (str(endpoint.id), "production")
+    assert (item["endpoint"], item["endpoint_slug"]) == (str(endpoint.id), "acme-app")
     assert (item["calls"], item["input_tokens"], item["output_tokens"]) == (2, 2000, 200)
     assert (item["cache_write_tokens"], item["cache_read_tokens"]) == (2000, 10000)
     # 0.45 + (0.45 + 0.375 + 0.6 + 0.3)

@@ -8,7 +8,7 @@ import anthropic
 import pytest
 
 from usage.models import Session
-from usage.services import session_end, session_start
+from usage.services.sessions import session_end, session_start
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

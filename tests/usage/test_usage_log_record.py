@@ -2,6 +2,8 @@
 
 import json
 import uuid
+import zlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -9,9 +11,19 @@ import pytest
 from django.utils import timezone
 
 from proxy.models import ProxyEndpoint
+from tests.factories import usage_record
 from usage.models import Session, UsageDaily, UsageLog, UsageLogBody
-from usage.records import TokenUsage, UsageRecord, record_from_payload, record_to_payload
-from usage.services import session_end, session_start, usage_log_record, usage_logs_record
+from usage.records import (
+    Compressed,
+    TokenUsage,
+    UsageRecord,
+    body_compressed,
+    body_raw,
+    record_from_payload,
+    record_to_payload,
+)
+from usage.services.logs import request_facts, usage_log_record, usage_log_record_many
+from usage.services.sessions import session_end, session_start
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -43,13 +55,9 @@ def call(
         final=seen,
     )
     request = {"model": model, "max_tokens": 100, "messages": messages or []}
-    raw = UsageRecord(
-        id=str(uuid.uuid4()),
-        organization_id=str(endpoint.organization_id),
-        endpoint_id=str(endpoint.id),
-        endpoint_slug=endpoint.slug,
-        provider="anthropic",
-        path="/v1/messages",
+    request_body = json.dumps(request).encode()
+    raw = usage_record(
+        endpoint=endpoint,
         started_at=(at or timezone.now() + timedelta(milliseconds=1)).timestamp(),
         duration_ms=duration_ms,
         status_code=status_code,
@@ -58,19 +66,16 @@ def call(
         usage=usage,
         claude_code_session_id=claude_code_session_id,
         session_name=session_name,
-        request_body=json.dumps(request).encode(),
+        request_body=request_body,
+        request_size=len(request_body),
         response_body=b'{"type": "message"}',
+        response_size=19,
     )
     return record_from_payload(record_to_payload(raw))
 
 
 def write(record: UsageRecord) -> UsageLog:
     return usage_log_record(record=record)
-
-
-@pytest.fixture
-def endpoint(org):
-    return ProxyEndpoint.objects.create(organization=org, name="Production", slug="production")
 
 
 @pytest.fixture
@@ -106,13 +111,59 @@ def test_the_same_record_twice_writes_one_log_and_counts_once(org, endpoint):
 
 
 def test_it_stores_the_compressed_bodies_as_they_came(endpoint):
-    import zlib
+    record = call(endpoint, messages=[{"role": "user", "content": "Hello"}])
+    shipped = record.request_body
 
-    log = write(call(endpoint, messages=[{"role": "user", "content": "Hello"}]))
+    log = write(record)
 
+    assert isinstance(shipped, Compressed)
+    assert bytes(log.body.request_body) == shipped  # stored as shipped: not compressed twice
     request = json.loads(zlib.decompress(log.body.request_body))
     assert request["messages"] == [{"role": "user", "content": "Hello"}]
     assert zlib.decompress(log.body.response_body) == b'{"type": "message"}'
+
+
+def test_a_record_written_without_the_broker_stores_the_same_bodies(endpoint):
+    shipped = call(endpoint, messages=[{"role": "user", "content": "Hello"}])
+    # The record as the proxy holds it: raw bytes, the response still in its chunks.
+    raw = replace(
+        shipped,
+        id=str(uuid.uuid4()),
+        request_body=body_raw(shipped.request_body),
+        response_body=[b'{"type": ', b'"message"}'],
+    )
+
+    log = write(raw)
+
+    assert zlib.decompress(log.body.request_body) == body_raw(shipped.request_body)
+    assert zlib.decompress(log.body.response_body) == b'{"type": "message"}'
+    assert raw.response_body == [b'{"type": ', b'"message"}']  # the record is not rewritten
+
+
+def test_what_the_worker_reads_from_the_request_body_is_returned_not_written_back(endpoint):
+    record = call(endpoint, model="claude-sonnet-4-6", messages=[{"role": "user", "content": "Hi"}])
+    record.request_model = ""
+    record.request_body = body_compressed(
+        json.dumps(
+            {
+                "model": "claude-opus-4-5",
+                "metadata": {"user_id": json.dumps({"session_id": "cc-1"})},
+                "messages": [{"role": "user", "content": "Name the session after me"}],
+            }
+        ).encode()
+    )
+
+    facts = request_facts(record)
+    log = write(record)
+
+    assert (facts.model, facts.claude_code_session_id, facts.first_prompt) == (
+        "claude-opus-4-5",
+        "cc-1",
+        "Name the session after me",
+    )
+    assert (record.request_model, record.claude_code_session_id) == ("", "")
+    assert (log.request_model, log.claude_code_session_id) == ("claude-opus-4-5", "cc-1")
+    assert log.session.name == "Name the session after me"
 
 
 # --- session precedence -------------------------------------------------------------
@@ -368,7 +419,7 @@ def test_a_success_without_any_usage_has_no_cost_and_says_so(endpoint):
 def test_a_batch_writes_each_log_once_and_sums_sessions_and_days(org, endpoint, staging, django_assert_max_num_queries):
     session = session_start(organization=org, name="Sprint", endpoint=None)
     already = call(endpoint, at=later(1))
-    usage_logs_record(records=[already])
+    usage_log_record_many(records=[already])
     batch = [
         call(endpoint, at=later(2), tokens=(1000, 100, 0, 0, 0)),
         call(endpoint, at=later(3), tokens=(2000, 200, 0, 0, 0)),
@@ -380,7 +431,7 @@ def test_a_batch_writes_each_log_once_and_sums_sessions_and_days(org, endpoint, 
 
     # Per batch, session and day; not per call.
     with django_assert_max_num_queries(20):
-        written = usage_logs_record(records=batch)
+        written = usage_log_record_many(records=batch)
 
     assert written == 4
     assert UsageLog.objects.filter(organization=org).count() == 5
@@ -389,7 +440,7 @@ def test_a_batch_writes_each_log_once_and_sums_sessions_and_days(org, endpoint, 
     assert (session.calls, session.input_tokens, session.output_tokens) == (4, 7000, 700)
     assert Session.objects.get(organization=org, external_id="Feature X").calls == 1
     days = {row.endpoint_slug: row for row in UsageDaily.objects.filter(organization=org)}
-    assert (days["production"].calls, days["production"].input_tokens) == (4, 5000)
+    assert (days["acme-app"].calls, days["acme-app"].input_tokens) == (4, 5000)
     assert (days["staging"].calls, days["staging"].input_tokens) == (1, 3000)
     # $3/MTok input and $15/MTok output on Sonnet 4.6: 0.45 + 0.45 + 0.9 + 0.45 cents.
-    assert days["production"].cost_cents == Decimal("2.25")
+    assert days["acme-app"].cost_cents == Decimal("2.25")

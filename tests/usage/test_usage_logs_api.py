@@ -71,11 +71,6 @@ def iso(moment: datetime) -> str:
 
 
 @pytest.fixture
-def endpoint(org):
-    return ProxyEndpoint.objects.create(organization=org, name="Production", slug="production")
-
-
-@pytest.fixture
 def staging(org):
     return ProxyEndpoint.objects.create(organization=org, name="Staging", slug="staging")
 
@@ -150,10 +145,10 @@ def test_it_lists_the_organizations_logs_newest_first_with_every_field(api_clien
         streamed=True,
         input_tokens=25,
         output_tokens=15,
-        cache_creation_input_tokens=3000,
+        cache_write_tokens=3000,
         cache_write_5m_tokens=1000,
         cache_write_1h_tokens=2000,
-        cache_read_input_tokens=20000,
+        cache_read_tokens=20000,
         reasoning_tokens=7,
         web_search_requests=2,
         web_fetch_requests=1,
@@ -177,7 +172,7 @@ def test_it_lists_the_organizations_logs_newest_first_with_every_field(api_clien
     assert item == {
         "id": str(new.id),
         "endpoint": str(endpoint.id),
-        "endpoint_slug": "production",
+        "endpoint_slug": "acme-app",
         "session": None,
         "provider": "anthropic",
         "path": "/v1/messages",
@@ -314,7 +309,7 @@ def test_it_filters_by_endpoint_id_or_slug(api_client, endpoint, staging):
     staging_log = make_log(staging)
 
     assert ids(api_client.get(LIST_URL, {"endpoint": str(staging.id)})) == [str(staging_log.id)]
-    assert ids(api_client.get(LIST_URL, {"endpoint": "production"})) == [str(production_log.id)]
+    assert ids(api_client.get(LIST_URL, {"endpoint": "acme-app"})) == [str(production_log.id)]
     assert ids(api_client.get(LIST_URL, {"endpoint": "no-such-endpoint"})) == []
 
 
@@ -322,7 +317,7 @@ def test_a_deleted_endpoints_calls_are_found_by_its_slug(api_client, endpoint):
     log = make_log(endpoint)
     endpoint.delete()
 
-    assert ids(api_client.get(LIST_URL, {"endpoint": "production"})) == [str(log.id)]
+    assert ids(api_client.get(LIST_URL, {"endpoint": "acme-app"})) == [str(log.id)]
     assert api_client.get(LIST_URL).json()["items"][0]["endpoint"] is None
 
 
@@ -448,7 +443,7 @@ def test_another_organization_never_sees_the_logs(outsider_client, endpoint, glo
 
     assert ids(outsider_client.get(LIST_URL)) == [str(globex.id)]
     assert ids(outsider_client.get(LIST_URL, {"endpoint": str(endpoint.id)})) == []
-    assert ids(outsider_client.get(LIST_URL, {"endpoint": "production"})) == []
+    assert ids(outsider_client.get(LIST_URL, {"endpoint": "acme-app"})) == []
     response = outsider_client.get(detail_url(acme.id))
     assert response.status_code == 404
     assert error(response)["type"] == "not_found_error"
@@ -471,10 +466,10 @@ def test_the_detail_has_the_parsed_bodies_sizes_and_cost_breakdown(api_client, e
         endpoint,
         request=request,
         response=response_body,
-        cache_creation_input_tokens=3000,
+        cache_write_tokens=3000,
         cache_write_5m_tokens=1000,
         cache_write_1h_tokens=2000,
-        cache_read_input_tokens=20000,
+        cache_read_tokens=20000,
         cost_cents=Decimal("3.558"),
         stop_reason="end_turn",
     )

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from proxy.models import ProxyEndpoint
 from usage.models import Session, UsageDaily, UsageLog
 from usage.records import TokenUsage, UsageRecord, record_from_payload, record_to_payload
-from usage.services import usage_log_record
+from usage.services.logs import usage_log_record
 
 URL = "/api/usage/summary"
 DAY1 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -11,9 +11,7 @@ import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
 
-from proxy.models import ProxyEndpoint
 from proxy.services import proxy_endpoint_delete
 from tests.factories import (
     MESSAGES_REQUEST,
@@ -23,7 +21,7 @@ from tests.factories import (
 )
 from usage.models import UsageDaily, UsageLog, UsageLogBody
 from usage.records import record_to_payload
-from usage.selectors import usage_log_bodies
+from usage.selectors.bodies import usage_log_bodies
 from usage.tasks import usage_log_record_batch
 
 
@@ -31,11 +29,6 @@ def run_task(records) -> int:
     """Run the task on these records as a worker would receive them; its return value."""
     payloads = json.loads(json.dumps([record_to_payload(r) for r in records]))
     return usage_log_record_batch.apply(args=[payloads], throw=True).get()
-
-
-@pytest.fixture
-def endpoint(org):
-    return ProxyEndpoint.objects.create(organization=org, name="Production", slug="production")
 
 
 def test_the_task_writes_the_log_with_the_records_values(org, endpoint):
@@ -46,7 +39,7 @@ def test_the_task_writes_the_log_with_the_records_values(org, endpoint):
     assert run_task([record]) == 1
 
     log = UsageLog.objects.select_related("body").get(id=record.id)
-    assert (log.organization_id, log.endpoint_id, log.endpoint_slug) == (org.id, endpoint.id, "production")
+    assert (log.organization_id, log.endpoint_id, log.endpoint_slug) == (org.id, endpoint.id, "acme-app")
     assert (log.provider, log.path, log.status_code, log.outcome) == ("anthropic", "/v1/messages", 200, "ok")
     assert (log.model, log.request_model) == ("claude-sonnet-4-6", "claude-sonnet-4-6")
     assert log.stop_reason == "end_turn"
@@ -54,8 +47,8 @@ def test_the_task_writes_the_log_with_the_records_values(org, endpoint):
         log.input_tokens,
         log.output_tokens,
         log.cache_write_5m_tokens,
-        log.cache_creation_input_tokens,
-        log.cache_read_input_tokens,
+        log.cache_write_tokens,
+        log.cache_read_tokens,
     ) == (1200, 300, 500, 500, 4000)
     assert isinstance(log.cost_cents, Decimal)
     assert log.cost_cents == Decimal(TOKEN_USAGE_COST_CENTS)
@@ -125,7 +118,7 @@ def test_a_call_to_an_endpoint_deleted_since_is_logged_against_its_tombstone(org
     assert run_task([record]) == 1
 
     log = UsageLog.objects.get(id=record.id)
-    assert (log.organization_id, log.endpoint_id, log.endpoint_slug) == (org.id, endpoint.id, "production")
+    assert (log.organization_id, log.endpoint_id, log.endpoint_slug) == (org.id, endpoint.id, "acme-app")
 
 
 def test_a_call_to_an_endpoint_that_no_longer_exists_is_logged_without_it(org):

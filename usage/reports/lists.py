@@ -8,8 +8,9 @@ from django.db.models import QuerySet
 from accounts.models import Organization
 from codecosts import keyset
 from usage.models import Session, UsageDaily, UsageLog
-from usage.reports.money import Money
-from usage.selectors import USAGE_LOG_LIST_FIELDS, TimeRange, day_end, day_start, usage_log_list
+from usage.money import Money
+from usage.selectors.logs import USAGE_LOG_LIST_FIELDS, usage_log_list
+from usage.time_range import TimeRange, day_end, day_start
 
 
 def keyset_page(queryset: QuerySet, *, cursor: str = "", limit: int = 50):

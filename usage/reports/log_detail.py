@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from usage.models import UsageLog
-from usage.reports.money import Money
-from usage.selectors import usage_log_bodies, usage_log_cost_breakdown, usage_log_token_usage
+from usage.money import Money
+from usage.selectors.bodies import usage_log_bodies
+from usage.selectors.logs import usage_log_cost_breakdown, usage_log_token_usage
 
 TOKEN_CLASS_LABELS = {
     "input": "Input",

@@ -16,8 +16,8 @@ from tqdm import tqdm
 from usage.models import COST_FIELD, Session, UsageLog
 from usage.pricing import cost_compute
 from usage.records import TokenUsage
-from usage.selectors import usage_log_token_usage
-from usage.services import usage_daily_rebuild
+from usage.selectors.logs import usage_log_token_usage
+from usage.services.daily import usage_daily_rebuild
 
 # What the cost_cents column keeps: exact to 1e-10 cents.
 _COST_QUANTUM = Decimal(1).scaleb(-COST_FIELD["decimal_places"])
@@ -32,10 +32,10 @@ _FIELDS = (
     "status_code",
     "input_tokens",
     "output_tokens",
-    "cache_creation_input_tokens",
+    "cache_write_tokens",
     "cache_write_5m_tokens",
     "cache_write_1h_tokens",
-    "cache_read_input_tokens",
+    "cache_read_tokens",
     "reasoning_tokens",
     "web_search_requests",
     "web_fetch_requests",

@@ -23,9 +23,9 @@ from django.utils import timezone
 from accounts.selectors import organization_get_by_name
 from proxy.models import LOCAL_SLUG, ProxyEndpoint
 from usage.models import Session
-from usage.selectors import proxy_endpoint_for_reference, session_active, session_current
-from usage.serializers import cents
-from usage.services import session_end, session_start
+from usage.money import cents
+from usage.selectors.sessions import proxy_endpoint_for_reference, session_active, session_current
+from usage.services.sessions import session_end, session_start
 
 
 class Command(BaseCommand):

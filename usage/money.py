@@ -1,4 +1,6 @@
-"""Money for people: costs are stored in cents as exact Decimals; pages show dollars."""
+"""Money: costs are stored in cents as exact Decimals. The API and the command line give
+them as exact cent strings (`cents`), pages as dollars (`dollars_display`, `Money`), titles
+and CSV as exact dollars (`dollars_exact`)."""
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -7,25 +9,27 @@ MAX_DECIMALS = 10
 SIGNIFICANT_DIGITS = 3
 
 
-def dollars_exact(cents: Decimal | None) -> str:
+def cents(value: Decimal | None) -> str | None:
+    """A cost in cents as an exact decimal string without exponent or trailing zeros."""
+    if value is None:
+        return None
+    text = format(Decimal(value).normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def dollars_exact(amount_cents: Decimal | None) -> str:
     """Dollars as a plain decimal string with every stored digit: 0.000123 → "0.00000123"."""
-    if cents is None:
-        return ""
-    value = Decimal(cents) / 100
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
+    return "" if amount_cents is None else cents(Decimal(amount_cents) / 100)
 
 
-def dollars_display(cents: Decimal | None) -> str:
+def dollars_display(amount_cents: Decimal | None) -> str:
     """Dollars for people: cents to two places from $1 up, three significant digits below.
 
     $12.35, $0.50, $0.0123, $0.0001, $0.00000123; never rounded to a zero that is not.
     """
-    if cents is None:
+    if amount_cents is None:
         return "—"
-    value = Decimal(cents) / 100
+    value = Decimal(amount_cents) / 100
     if value == 0:
         return "$0.00"
     sign = "-" if value < 0 else ""

@@ -1,0 +1,89 @@
+"""A log's request and response bodies as a reader wants them: decompressed, decoded,
+and a stream's final message rebuilt by its provider's reassembler."""
+
+import zlib
+from dataclasses import dataclass
+
+import orjson
+
+from providers.registry import PROVIDERS
+from usage.models import UsageLog, UsageLogBody
+
+# Which function rebuilds the final response object of a stream, by (provider, path).
+_REASSEMBLERS = {
+    (spec.provider.value, path): reassemble
+    for spec in PROVIDERS.values()
+    for path, reassemble in spec.reassemblers.items()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LogBodies:
+    """A log's bodies as a reader wants them."""
+
+    request_body: object = None
+    response_body: object = None
+    # The final message rebuilt from a stream; None for a non-streamed response.
+    response_message: dict | None = None
+    request_size: int = 0
+    response_size: int = 0
+    request_truncated: bool = False
+    response_truncated: bool = False
+
+
+def usage_log_bodies(log: UsageLog) -> LogBodies:
+    """Decompress and decode a log's bodies: JSON where they are JSON, else text.
+
+    A stream's response stays its raw SSE text, and `response_message` is the final
+    message rebuilt from it by the provider's reassembler (as far as the stream went).
+    """
+    try:
+        body = log.body
+    except UsageLogBody.DoesNotExist:
+        return LogBodies()
+    raw_request = _decompress(body.request_body)
+    raw_response = _decompress(body.response_body)
+    is_stream = log.streamed or body.response_content_type.startswith("text/event-stream")
+    response_message = None
+    if is_stream:
+        response_body = _text(raw_response)
+        path = log.path.partition("?")[0]
+        reassembler = _REASSEMBLERS.get((log.provider, path.rstrip("/") or "/"))
+        if reassembler is not None and raw_response:
+            response_message = reassembler(raw_response)
+    else:
+        response_body = _json_or_text(raw_response)
+    return LogBodies(
+        request_body=_json_or_text(raw_request),
+        response_body=response_body,
+        response_message=response_message,
+        request_size=body.request_size,
+        response_size=body.response_size,
+        request_truncated=body.request_truncated,
+        response_truncated=body.response_truncated,
+    )
+
+
+def _decompress(stored) -> bytes:
+    data = bytes(stored or b"")
+    if not data:
+        return b""
+    try:
+        return zlib.decompress(data)
+    except zlib.error:
+        # Not compressed (a row written by hand): show it as it is.
+        return data
+
+
+def _text(raw: bytes) -> str | None:
+    return raw.decode("utf-8", errors="replace") if raw else None
+
+
+def _json_or_text(raw: bytes):
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # Truncated or not JSON at all.
+        return _text(raw)

@@ -1,0 +1,114 @@
+"""Reads of usage logs: the filtered list, and the usage and cost a stored log stands for."""
+
+import uuid
+from decimal import Decimal
+
+from django.db.models import QuerySet
+
+from providers.tokens import TokenUsage
+from usage.models import UsageLog
+from usage.pricing import cost_breakdown
+from usage.time_range import TimeRange
+
+# The columns a log list reads: never the bodies, nor the long error message.
+USAGE_LOG_LIST_FIELDS = (
+    "id",
+    "organization_id",
+    "endpoint_id",
+    "endpoint_slug",
+    "session_id",
+    "provider",
+    "path",
+    "model",
+    "request_model",
+    "streamed",
+    "status_code",
+    "outcome",
+    "incomplete",
+    "usage_missing",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "web_search_requests",
+    "web_fetch_requests",
+    "inference_geo",
+    "service_tier",
+    "cost_cents",
+    "unpriced",
+    "started_at",
+    "duration_ms",
+    "ttfb_ms",
+    "upstream_request_id",
+    "user_agent",
+    "key_hint",
+    "claude_code_session_id",
+)
+
+# The `session` filter's value for calls outside any session.
+NO_SESSION = "none"
+
+
+def usage_log_list(
+    *,
+    queryset: QuerySet[UsageLog],
+    endpoint: str = "",
+    model: str = "",
+    outcome: str = "",
+    session: uuid.UUID | str | None = None,
+    time_range: TimeRange = TimeRange(),
+) -> QuerySet[UsageLog]:
+    """Narrow logs by the list filters; only the list's columns, never a join to the bodies.
+
+    `endpoint` is an endpoint id or slug (a slug also finds calls of a since-deleted
+    endpoint); `session` a session id or NO_SESSION. Empty values do not filter.
+    """
+    queryset = queryset.only(*USAGE_LOG_LIST_FIELDS)
+    if endpoint:
+        try:
+            queryset = queryset.filter(endpoint_id=uuid.UUID(endpoint))
+        except ValueError:
+            queryset = queryset.filter(endpoint_slug=endpoint)
+    if model:
+        queryset = queryset.filter(model=model)
+    if outcome:
+        queryset = queryset.filter(outcome=outcome)
+    if session == NO_SESSION:
+        queryset = queryset.filter(session__isnull=True)
+    elif session:
+        queryset = queryset.filter(session_id=session)
+    return time_range.filter(queryset)
+
+
+def usage_log_token_usage(log: UsageLog) -> TokenUsage:
+    """The TokenUsage a stored log was priced from."""
+    cache_5m, cache_1h = log.cache_write_5m_tokens, log.cache_write_1h_tokens
+    if cache_5m + cache_1h < log.cache_write_tokens:
+        # Only the total was kept: the rest counts as 5-minute writes.
+        cache_5m = log.cache_write_tokens - cache_1h
+    return TokenUsage(
+        model=log.model or log.request_model,
+        input_tokens=log.input_tokens,
+        output_tokens=log.output_tokens,
+        cache_write_5m_tokens=cache_5m,
+        cache_write_1h_tokens=cache_1h,
+        cache_read_tokens=log.cache_read_tokens,
+        reasoning_tokens=log.reasoning_tokens,
+        web_search_requests=log.web_search_requests,
+        web_fetch_requests=log.web_fetch_requests,
+        inference_geo=log.inference_geo,
+        service_tier=log.service_tier,
+        speed=log.speed,
+    )
+
+
+def usage_log_cost_breakdown(log: UsageLog) -> dict[str, Decimal] | None:
+    """Cents per token class and server tool at the call's time; None for an unpriced call."""
+    if log.cost_cents is None:
+        return None
+    usage = usage_log_token_usage(log)
+    return cost_breakdown(model=usage.model, usage=usage, at=log.started_at, provider=log.provider)
