@@ -57,11 +57,17 @@ class Exchange:
             self.response_parts.append(part)
             self.response_kept += len(part)
 
-    def finish(self, outcome: Outcome, *, incomplete: bool = False) -> None:
-        """Hand the exchange's one record to the usage pipeline. Idempotent, never raises."""
+    def finish(self, outcome: Outcome, *, incomplete: bool = False, status: int | None = None) -> None:
+        """Hand the exchange's one record to the usage pipeline. Idempotent, never raises.
+
+        `status`: what the client got instead of the provider's status (a 502 for a body
+        cut off, say); a log's status is always the one the client saw.
+        """
         if self.done:
             return
         self.done = True
+        if status is not None:
+            self.status = status
         try:
             usage = self.meter.usage
             if outcome == Outcome.OK and usage.error_type:

@@ -244,17 +244,16 @@ async def _buffered(response, exchange: Exchange, headers, deadline: float):
         raise
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
         response.close()
-        exchange.finish(Outcome.UPSTREAM_TIMEOUT)
+        exchange.finish(Outcome.UPSTREAM_TIMEOUT, status=504)
         return errors.error_response(provider, 504, "The provider stopped answering.")
     except aiohttp.ClientError:
         response.close()
-        exchange.finish(Outcome.UPSTREAM_ERROR, incomplete=True)
+        exchange.finish(Outcome.UPSTREAM_ERROR, incomplete=True, status=502)
         return errors.error_response(provider, 502, "The provider's response was cut off.")
     response.release()
     if body is None:
         response.close()
-        exchange.status = 502
-        exchange.finish(Outcome.RESPONSE_TOO_LARGE)
+        exchange.finish(Outcome.RESPONSE_TOO_LARGE, status=502)
         return errors.error_response(provider, 502, "The provider's response is too large.")
     exchange.meter.feed_body(body)
     exchange.keep(body)

@@ -10,6 +10,7 @@ comma-separated list of:
   delay=<ms>         wait this long between SSE events
   lockstep=<token>   before each SSE event after the first, wait for release(token)
   drop=<n>           send n SSE events, then cut the connection
+  cut=<bytes>        a JSON answer whose Content-Length promises it all, cut after this many bytes
   hang               send the headers (or nothing, for non-streaming), then go silent
   big=<bytes>        a non-streaming JSON body of about this size
   echo               answer with what was received (method, path, query, headers, body)
@@ -154,6 +155,13 @@ class FakeUpstream:
         if fixture.endswith(".sse"):
             return await self._stream(request, raw, scenario)
         headers = {"request-id": "req_fake_1"}
+        if "cut" in scenario:
+            response = web.StreamResponse(headers={**headers, "content-type": "application/json"})
+            response.content_length = len(raw)
+            await response.prepare(request)
+            await response.write(raw[: int(scenario["cut"])])
+            request.transport.close()
+            return response
         if "cors" in scenario:
             # What a proxy must not pass on: the provider's CORS policy and its hop-by-hop
             # headers, those Connection names included.

@@ -21,10 +21,19 @@ def fake_upstream():
 class Stack:
     """A running server (and worker), and helpers to look at what it logged."""
 
-    def __init__(self, server: AsgiServer, worker: CeleryWorker | None, upstream: FakeUpstream):
+    def __init__(
+        self, server: AsgiServer, worker: CeleryWorker | None, upstream: FakeUpstream, spool_dir
+    ):
         self.server = server
         self.worker = worker
         self.upstream = upstream
+        self.spool_dir = spool_dir
+
+    def spooled_bytes(self) -> int:
+        """What the server's spool holds, waiting for the broker (0 when all is delivered)."""
+        if not self.spool_dir.exists():
+            return 0
+        return sum(path.stat().st_size for path in self.spool_dir.iterdir() if path.is_file())
 
     @property
     def url(self) -> str:
@@ -69,7 +78,7 @@ def start_stack(tmp_path_factory, upstream: FakeUpstream, name: str, **settings)
         if worker:
             worker.stop()
         raise
-    return Stack(server, worker, upstream)
+    return Stack(server, worker, upstream, directory / "spool")
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import anthropic
 import httpx
 import pytest
+import redis
 
 from tests.live import free_port, wait_clear_of_window_end, wait_until
 from tests.live_fixtures import start_stack
@@ -198,7 +199,16 @@ def test_no_log_is_lost_or_doubled_while_the_broker_is_down(
         logs = stack.logs_for(proxy_endpoint, 23, timeout=60)
         ids = {r.headers["x-codecosts-log-id"] for r in before + during}
         assert {str(log.id) for log in logs} == ids
-        time.sleep(3)  # anything delivered twice would have been written by now
+        # Nothing is left to deliver twice: the spool is drained and the broker holds no
+        # task, queued or taken and not yet acknowledged.
+        broker = redis.Redis.from_url(own_redis.url)
+        wait_until(
+            lambda: stack.spooled_bytes() == 0
+            and broker.llen("usage") == 0
+            and broker.hlen("unacked") == 0,
+            timeout=30,
+            message=lambda: f"the pipeline to drain{stack.process_logs()}",
+        )
         assert UsageLog.objects.filter(endpoint=proxy_endpoint).count() == 23
     finally:
         stack.server.stop()
