@@ -52,14 +52,14 @@ def main() -> None:
         from django.test.utils import CaptureQueriesContext
 
         call_command("migrate", interactive=False, verbosity=0)
-        from accounts.models import Organization
-        from proxy.models import ProxyEndpoint
-        from providers.anthropic.meter import AnthropicMeter
-        from usage import pipeline
-        from usage.records import UsageRecord, record_to_payload
-
         from fake_upstream import EVENTS, MESSAGE
         from load_client import HEADERS, request_body
+
+        from accounts.models import Organization
+        from providers.anthropic.meter import AnthropicMeter
+        from proxy.models import ProxyEndpoint
+        from usage import pipeline
+        from usage.records import BATCH_SIZE, UsageRecord, record_to_payload
 
         org = Organization.objects.create(name="usage write bench")
         ep = ProxyEndpoint.objects.create(organization=org, name="b", slug=f"uw-{uuid.uuid4().hex[:8]}")
@@ -101,20 +101,20 @@ def main() -> None:
             t0, c0 = time.perf_counter(), time.process_time()
             profiler.enable()
             payloads = []
-            for start in range(0, len(records), pipeline.BATCH_SIZE):
-                batch = [record_to_payload(r) for r in records[start : start + pipeline.BATCH_SIZE]]
+            for start in range(0, len(records), BATCH_SIZE):
+                batch = [record_to_payload(r) for r in records[start : start + BATCH_SIZE]]
                 payloads.append(len(batch))
                 pipeline.deliver(batch)
             profiler.disable()
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            print(f"  {args.records} records in batches of {pipeline.BATCH_SIZE}: "
+            print(f"  {args.records} records in batches of {BATCH_SIZE}: "
                   f"{wall / args.records * 1e6:.0f} us wall, {cpu / args.records * 1e6:.0f} us CPU per record "
                   "(under cProfile, which inflates Python-heavy code)")
             # Without the profiler, the honest number.
             records = [record(stream) for _ in range(args.records)]
             t0, c0 = time.perf_counter(), time.process_time()
-            for start in range(0, len(records), pipeline.BATCH_SIZE):
-                pipeline.deliver([record_to_payload(r) for r in records[start : start + pipeline.BATCH_SIZE]])
+            for start in range(0, len(records), BATCH_SIZE):
+                pipeline.deliver([record_to_payload(r) for r in records[start : start + BATCH_SIZE]])
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             print(f"  without cProfile: {wall / args.records * 1e6:.0f} us wall, "
                   f"{cpu / args.records * 1e6:.0f} us CPU per record")

@@ -218,9 +218,32 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ROUTES = {"usage.tasks.*": {"queue": "usage"}}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Publishing gives up fast when the broker is away (the record then waits on disk,
+    # usage.pipeline): one immediate reconnection attempt, each connect at most 0.5 s.
+    # kombu's defaults retried for 4 s, sleeping 2 s between tries: the shipper was
+    # measured blocked 6 s per failed publish. A worker's own consumer connection keeps
+    # Celery's retries (broker_connection_max_retries).
+    "socket_connect_timeout": 0.5,
+    "socket_timeout": 5,
+    "max_retries": 1,
+    "interval_start": 0,
+    # The usage task is acknowledged late: a message taken by a worker that then died is
+    # given to another after this long (kombu's default is an hour). Above the longest a
+    # task waits for its retry (usage.tasks.RETRY_BACKOFF_MAX_SECONDS) or runs; a batch
+    # delivered twice is harmless (idempotent writes). Swept every 10 s, so a killed
+    # worker's batches are written again within about 70 s.
+    "visibility_timeout": 60,
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_ACKS_LATE = False
+# For late-acknowledged tasks (usage.tasks): a task that fails, times out, or whose worker
+# process is killed is not acknowledged, so it is delivered again, never dropped. The
+# usage task never fails for what a batch holds (it isolates and keeps dead letters).
+CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = False
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TIMEZONE = "UTC"
 
 LOGGING = {

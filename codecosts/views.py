@@ -17,8 +17,10 @@ from accounts.scoping import organization_for_request
 from codecosts.api import error_response, request_too_large_message
 from proxy import errors as proxy_errors
 from proxy.models import LOCAL_SLUG, ProxyEndpoint
+from usage.dead_letters import dead_letter_count
 from usage.money import cents
 from usage.selectors.sessions import session_current
+from usage.spool import spooled_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,16 @@ def _queue_state() -> str:
     finally:
         client.close()
     return "ok"
+
+
+def _usage_pipeline_state() -> dict:
+    """What waits in this machine's spool, and how many records are dead letters."""
+    try:
+        dead = dead_letter_count()
+    except (redis.RedisError, OSError):
+        logger.warning("health: could not count dead letters", exc_info=True)
+        dead = None
+    return {"spooled_bytes": spooled_bytes(settings.USAGE_SPOOL_DIR), "dead_letters": dead}
 
 
 def _caller_organization(request):
@@ -123,6 +135,7 @@ def health(request):
             "version": settings.VERSION,
             "database": database,
             "queue": _queue_state(),
+            "usage_pipeline": _usage_pipeline_state(),
             "active_session": _active_session(request) if healthy else None,
         },
         status=200 if healthy else 503,

@@ -140,7 +140,7 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
         Exchange(
             endpoint=endpoint,
             api_key_id=key.id if key is not None else "",
-            provider=provider,
+            provider=spec.provider,
             path=path,
             body=body,
             seen_headers=seen,

@@ -1,6 +1,7 @@
 """Test-wide setup. Fixtures shared by every app's tests live here."""
 
 import os
+import uuid
 
 import pytest
 
@@ -215,3 +216,18 @@ def owner_session_client(owner):
     client = _api_client()
     client.force_login(owner)
     return client
+
+
+@pytest.fixture
+def dead_letters(settings, tmp_path, monkeypatch):
+    """A dead-letter store of the test's own: a spool directory, and in Redis its own key."""
+    import redis
+
+    from usage import dead_letters as store
+
+    settings.USAGE_SPOOL_DIR = tmp_path / "spool"
+    key = f"codecosts:test:dead-letters:{uuid.uuid4().hex}"
+    monkeypatch.setattr(store, "DEAD_LETTER_KEY", key)
+    yield store
+    if settings.REDIS_URL:
+        redis.Redis.from_url(settings.REDIS_URL).delete(key)

@@ -11,12 +11,18 @@ from django.utils import timezone
 
 from proxy.models import ProxyEndpoint
 from proxy.services import local_setup
+from tests.factories import usage_record
 from tests.usage.test_usage_log_record import call
+from usage.dead_letters import dead_letter_batch
+from usage.records import record_to_payload
 from usage.services.logs import usage_log_record
 from usage.services.sessions import session_end, session_start
+from usage.spool import Spool
 
 
-def test_it_reports_ok_with_version_database_queue_and_session(client, db):
+def test_it_reports_ok_with_version_database_queue_and_session(client, db, settings, tmp_path, dead_letters):
+    settings.USAGE_SPOOL_DIR = tmp_path / "spool"
+
     response = client.get("/health")
 
     assert response.status_code == 200
@@ -25,6 +31,7 @@ def test_it_reports_ok_with_version_database_queue_and_session(client, db):
         "version": settings.VERSION,
         "database": "ok",
         "queue": "ok" if settings.REDIS_URL else "in-process",
+        "usage_pipeline": {"spooled_bytes": 0, "dead_letters": 0},
         "active_session": None,
     }
     assert "no-cache" in response["Cache-Control"]
@@ -177,3 +184,15 @@ def test_in_local_mode_a_key_of_another_organization_sees_its_own_not_the_local_
     response = client.get("/health", HTTP_AUTHORIZATION=f"Bearer {owner_key}")
 
     assert response.json()["active_session"] == _expected(acme)
+
+
+def test_it_counts_what_waits_in_the_spool_and_the_dead_letters(client, db, settings, tmp_path, dead_letters):
+    settings.USAGE_SPOOL_DIR = tmp_path / "spool"
+    spool = Spool(settings.USAGE_SPOOL_DIR)
+    spool.append([record_to_payload(usage_record())])
+    dead_letter_batch([record_to_payload(usage_record()) for _ in range(2)], "refused")
+    spool.dead_letter(b"not json", "not a JSON line")
+
+    state = client.get("/health").json()["usage_pipeline"]
+
+    assert state == {"spooled_bytes": spool.path.stat().st_size, "dead_letters": 3}

@@ -1,30 +1,37 @@
 """Hand usage records from the proxy to the worker without ever blocking or losing one.
 
 `record()` is called on the event loop: it only puts the record on an in-memory queue.
-A shipper thread compresses bodies, batches records and publishes them to the Celery
-`usage` queue (or, with no REDIS_URL, writes them in-process). While the broker (or, in
-process, the database) is unreachable, batches are appended to a spool file on disk and
-delivered when it answers again; the worker's write is idempotent on the record id, so a
-batch delivered twice is harmless.
+A shipper thread compresses bodies, batches records (by count and bytes,
+usage.records.batches) and publishes them to the Celery `usage` queue (or, with no
+REDIS_URL, writes them in-process). While the broker (or, in process, the database) is
+unreachable, batches are appended to the spool on disk (usage.spool) and delivered when
+it answers again; the worker's write is idempotent on the record id, so a batch
+delivered twice is harmless. A batch refused for what it holds is split until the
+refused record is alone; that one goes without its bodies, and becomes a dead letter
+(usage.dead_letters) if even that is refused. No failure stops the shipper.
 """
 
 import atexit
-import itertools
 import logging
-import os
 import queue
 import threading
 import time
-from pathlib import Path
 
 import orjson
 from django.conf import settings
 
-from usage.records import UsageRecord, record_from_payload, record_to_payload
+from usage.records import (
+    BATCH_SIZE,
+    UsageRecord,
+    batches,
+    record_from_payload,
+    record_to_payload,
+    without_bodies,
+)
+from usage.spool import Spool
 
 logger = logging.getLogger("codecosts.usage")
 
-BATCH_SIZE = 100
 LINGER_SECONDS = 0.05
 RETRY_SECONDS = 2.0
 
@@ -36,7 +43,7 @@ _shipper: "Shipper | None" = None
 
 def record(usage_record: UsageRecord) -> None:
     """Queue one record for writing. Constant time; never blocks, never raises."""
-    if _shipper is None:
+    if _shipper is None or not _shipper.is_alive():
         start()
     _queue.put(usage_record)
 
@@ -84,65 +91,22 @@ def deliver(payloads: list[dict]) -> None:
         usage_log_record_batch.apply_async(args=[payloads], retry=False)
 
 
-class Spool:
-    """Append-only files of JSON lines, one per process, claimed atomically for delivery."""
+def unreachable(error: BaseException) -> bool:
+    """Whether a delivery failed because the broker (or, in process, the database) did not
+    answer, so the batch should wait on disk, rather than because of what it holds."""
+    from django.db import InterfaceError, OperationalError
+    from kombu.exceptions import OperationalError as BrokerUnreachable
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ResponseError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        self.pid = os.getpid()
-        self._counter = itertools.count()
-        self.path = self.directory / f"usage-{self.pid}-{time.time_ns()}.jsonl"
-
-    def append(self, payloads: list[dict]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "ab") as spool_file:
-            spool_file.write(b"".join(orjson.dumps(p) + b"\n" for p in payloads))
-            spool_file.flush()
-            os.fsync(spool_file.fileno())
-
-    def has_pending(self) -> bool:
-        return self.directory.is_dir() and any(self._candidates())
-
-    def _candidates(self):
-        for path in self.directory.glob("usage-*.jsonl"):
-            yield path
-        # Files claimed by a process that died before delivering them.
-        for path in self.directory.glob("claimed-*.jsonl"):
-            pid = int(path.name.split("-")[1])
-            if pid != self.pid and not _alive(pid):
-                yield path
-
-    def drain(self, send) -> bool:
-        """Deliver every spooled batch; False (keeping the rest) at the first failure."""
-        if not self.directory.is_dir():
-            return True
-        for path in list(self._candidates()):
-            claimed = self.directory / f"claimed-{self.pid}-{next(self._counter)}-{time.time_ns()}.jsonl"
-            try:
-                os.rename(path, claimed)
-            except FileNotFoundError:
-                continue  # another process claimed it first
-            lines = [line for line in claimed.read_bytes().splitlines() if line.strip()]
-            payloads = [orjson.loads(line) for line in lines]
-            for start in range(0, len(payloads), BATCH_SIZE):
-                try:
-                    send(payloads[start : start + BATCH_SIZE])
-                except Exception:  # noqa: BLE001 - still unreachable: keep the rest
-                    self.append(payloads[start:])
-                    claimed.unlink()
-                    return False
-            claimed.unlink()
-        return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    if isinstance(error, ResponseError):
+        # Redis over its memory limit refuses writes until it is drained: wait, as for an outage.
+        return str(error).startswith("OOM")
+    return isinstance(
+        error,
+        (OSError, BrokerUnreachable, RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError),
+    )
 
 
 class Shipper(threading.Thread):
@@ -151,58 +115,113 @@ class Shipper(threading.Thread):
         self.spool = spool
         self.retry_at = 0.0
         self.spool_pending = spool.has_pending()
+        # Payloads the spool could not take (a full disk): kept here and retried.
+        self.held: list[dict] = []
 
     def run(self) -> None:
         while True:
             try:
-                item = _queue.get(timeout=RETRY_SECONDS)
+                if self.cycle():
+                    return
+            except Exception:  # noqa: BLE001 - the shipper must outlive any one failure
+                logger.exception("usage shipper: unexpected failure; going on")
+
+    def cycle(self) -> bool:
+        """Gather one batch, ship it, drain the spool when due; True once told to stop."""
+        try:
+            item = _queue.get(timeout=RETRY_SECONDS)
+        except queue.Empty:
+            item = None
+        records, markers, stop = [], [], False
+        # Linger briefly so a batch carries many records: one publish (or one write)
+        # per batch, whatever the request rate.
+        deadline = time.monotonic() + LINGER_SECONDS
+        while item is not None:
+            if item is _STOP:
+                stop = True
+            elif isinstance(item, threading.Event):
+                markers.append(item)
+            else:
+                records.append(item)
+            remaining = deadline - time.monotonic()
+            if stop or markers or len(records) >= BATCH_SIZE or remaining <= 0:
+                break
+            try:
+                item = _queue.get(timeout=remaining)
             except queue.Empty:
                 item = None
-            batch, markers, stop = [], [], False
-            # Linger briefly so a batch carries many records: one publish (or one write)
-            # per batch, whatever the request rate.
-            deadline = time.monotonic() + LINGER_SECONDS
-            while item is not None:
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    markers.append(item)
-                else:
-                    batch.append(item)
-                remaining = deadline - time.monotonic()
-                if stop or markers or len(batch) >= BATCH_SIZE or remaining <= 0:
-                    break
-                try:
-                    item = _queue.get(timeout=remaining)
-                except queue.Empty:
-                    item = None
-            if batch:
-                self.ship([record_to_payload(r) for r in batch])
+        try:
+            for batch in batches(self.payloads(records)):
+                self.ship(batch)
             if self.spool_pending and time.monotonic() >= self.retry_at:
-                self.spool_pending = not self.spool.drain(self.send)
+                self.spool_pending = not (self._deliver_held() and self.spool.drain(self.send))
                 if self.spool_pending:
                     self.retry_at = time.monotonic() + RETRY_SECONDS
+        finally:
             for marker in markers:
                 marker.set()
-            if stop:
-                return
+        return stop
+
+    def payloads(self, records: list[UsageRecord]) -> list[dict]:
+        """The records as payloads; one that cannot be made (a bug) is a dead letter."""
+        payloads = []
+        for usage_record in records:
+            try:
+                payloads.append(record_to_payload(usage_record))
+            except Exception as error:  # noqa: BLE001 - never lose the others for it
+                logger.exception("usage record %s could not be serialised", usage_record.id)
+                self.spool.dead_letter(repr(usage_record).encode(), f"not serialisable: {error!r}")
+        return payloads
 
     def ship(self, payloads: list[dict]) -> None:
         if time.monotonic() < self.retry_at or self.spool_pending:
             # Keep order cheap and honest: while anything waits on disk, new batches join it.
-            self.spool.append(payloads)
-            self.spool_pending = True
+            self.keep(payloads)
             return
         try:
             self.send(payloads)
-        except Exception:  # noqa: BLE001
-            self.spool.append(payloads)
-            self.spool_pending = True
+        except Exception:  # noqa: BLE001 - unreachable: on disk until it answers
+            self.keep(payloads)
             self.retry_at = time.monotonic() + RETRY_SECONDS
 
+    def keep(self, payloads: list[dict]) -> None:
+        """On disk until the broker answers; in memory while the disk refuses them too."""
+        self.spool_pending = True
+        try:
+            self.spool.append(payloads)
+        except OSError:
+            logger.exception("usage spool unwritable; %d record(s) held in memory", len(payloads))
+            self.held.extend(payloads)
+
+    def _deliver_held(self) -> bool:
+        """Send what the disk refused; False (still held) while the broker is unreachable."""
+        while self.held:
+            batch = next(batches(self.held))
+            try:
+                self.send(batch)
+            except Exception:  # noqa: BLE001 - unreachable: keep holding
+                return False
+            del self.held[: len(batch)]
+        return True
+
     def send(self, payloads: list[dict]) -> None:
+        """Deliver a batch. Raises only when the broker is unreachable; a batch refused for
+        anything else is split until the refused record is alone, which then goes without
+        its bodies, and to the dead-letter file if even that is refused."""
         try:
             deliver(payloads)
-        except Exception:
-            logger.warning("usage delivery failed; %d record(s) kept on disk", len(payloads), exc_info=True)
-            raise
+            return
+        except Exception as error:  # noqa: BLE001
+            if unreachable(error):
+                logger.warning("usage delivery failed; %d record(s) kept on disk", len(payloads), exc_info=True)
+                raise
+            logger.warning("usage delivery refused a batch of %d: %r", len(payloads), error)
+            refusal = repr(error)[:500]
+        if len(payloads) > 1:
+            middle = len(payloads) // 2
+            self.send(payloads[:middle])
+            self.send(payloads[middle:])
+        elif not payloads[0].get("bodies_dropped"):
+            self.send([without_bodies(payloads[0])])
+        else:
+            self.spool.dead_letter(orjson.dumps(payloads[0]), refusal)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 
 from django.db.models import TextChoices
 
+from providers.spec import Provider
 from providers.tokens import TokenUsage
 
 
@@ -38,7 +39,7 @@ class UsageRecord:
     organization_id: str
     endpoint_id: str
     endpoint_slug: str
-    provider: str
+    provider: Provider
     path: str
     started_at: float  # epoch seconds
     duration_ms: int
@@ -64,6 +65,8 @@ class UsageRecord:
     response_size: int = 0
     request_truncated: bool = False
     response_truncated: bool = False
+    # The bodies were left out on the way: a batch holding them could not be delivered.
+    bodies_dropped: bool = False
 
 
 class Compressed(bytes):
@@ -105,8 +108,10 @@ def record_from_payload(payload: dict) -> UsageRecord:
     names = {f.name for f in fields(UsageRecord)}
     values = {k: v for k, v in payload.items() if k in names}
     values["usage"] = TokenUsage.from_dict(values.get("usage") or {})
-    # Asserted at the boundary: an outcome the model does not know is a bug, told here.
+    # Asserted at the boundary: an outcome or provider the model does not know is a bug,
+    # told here.
     values["outcome"] = Outcome(values["outcome"])
+    values["provider"] = Provider(values["provider"])
     for name in _BODY_FIELDS:
         encoded = values.get(name) or ""
         values[name] = Compressed(base64.b64decode(encoded))
@@ -114,3 +119,34 @@ def record_from_payload(payload: dict) -> UsageRecord:
 
 
 _BODY_FIELDS = ("request_body", "response_body")
+
+# A broker message carries at most this many payloads, and this many bytes of them
+# (bodies included, so none comes near Redis's limit of 512 MB a value).
+BATCH_SIZE = 100
+BATCH_MAX_BYTES = 8 * 1024 * 1024
+
+
+def payload_bytes(payload: dict) -> int:
+    """About what a payload weighs in a broker message: its bodies, and a little for the rest."""
+    return len(payload["request_body"]) + len(payload["response_body"]) + 1024
+
+
+def batches(payloads: list[dict]):
+    """Consecutive batches of at most BATCH_SIZE payloads and BATCH_MAX_BYTES (a payload
+    heavier than that travels alone)."""
+    batch, size = [], 0
+    for payload in payloads:
+        weight = payload_bytes(payload)
+        if batch and (len(batch) >= BATCH_SIZE or size + weight > BATCH_MAX_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(payload)
+        size += weight
+    if batch:
+        yield batch
+
+
+def without_bodies(payload: dict) -> dict:
+    """The payload with its bodies left out, flagged: its usage row still lands."""
+    return {**payload, "request_body": "", "response_body": "", "bodies_dropped": True}
+

@@ -1,21 +1,62 @@
-"""Celery tasks: thin wrappers that take primitives and call a service."""
+"""Celery tasks: thin wrappers that take primitives and call a service.
+
+The one task writes a batch of usage records. It is idempotent (records are keyed by
+their id), so it is acknowledged late: a worker killed mid-task has its message
+delivered again once the broker's visibility timeout (settings) passes. While the
+database is unreachable it retries with backoff; after MAX_RETRIES the batch goes to
+the dead letters (usage.dead_letters), never away. A batch the database refuses for
+what it holds is split until the refused record is alone, which is written without its
+bodies, and kept as a dead letter if even that is refused.
+"""
+
+import logging
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
-from usage.records import record_from_payload
+from usage.dead_letters import dead_letter_batch
+from usage.records import record_from_payload, without_bodies
 from usage.services.logs import usage_log_record_many
 
+logger = logging.getLogger("codecosts.usage")
 
-@shared_task(
-    name="usage.tasks.usage_log_record_batch",
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=50,
-)
-def usage_log_record_batch(payloads: list[dict]) -> int:
+# About 50 min of retries at the backoff cap, which stays below the broker's visibility
+# timeout (60 s), so a message waiting for its retry is not taken for one whose worker died.
+MAX_RETRIES = 100
+RETRY_BACKOFF_MAX_SECONDS = 30
+
+
+# max_retries=None: the limit is MAX_RETRIES, after which the batch is kept, not dropped.
+@shared_task(bind=True, name="usage.tasks.usage_log_record_batch", acks_late=True, max_retries=None)
+def usage_log_record_batch(self, payloads: list[dict]) -> int:
     """Write a batch of usage records; safe to run twice (records are keyed by their id)."""
-    return usage_log_record_many(records=[record_from_payload(payload) for payload in payloads])
+    try:
+        return usage_log_record_isolating(payloads)
+    except (OperationalError, InterfaceError) as error:
+        retries = self.request.retries
+        if retries >= MAX_RETRIES:
+            dead_letter_batch(payloads, f"database unreachable after {retries} retries: {error!r}")
+            return 0
+        countdown = min(RETRY_BACKOFF_MAX_SECONDS, 2**retries)
+        raise self.retry(exc=error, countdown=countdown) from error
+
+
+def usage_log_record_isolating(payloads: list[dict]) -> int:
+    """Write a batch; when the database refuses it for what it holds (not for being
+    unreachable), write its halves apart until the refused record is alone."""
+    try:
+        return usage_log_record_many(records=[record_from_payload(payload) for payload in payloads])
+    except (OperationalError, InterfaceError):
+        raise
+    except (DatabaseError, ValueError) as error:
+        if len(payloads) > 1:
+            middle = len(payloads) // 2
+            return usage_log_record_isolating(payloads[:middle]) + usage_log_record_isolating(
+                payloads[middle:]
+            )
+        (payload,) = payloads
+        if not payload.get("bodies_dropped"):
+            logger.warning("usage record %s refused (%r); writing it without its bodies", payload.get("id"), error)
+            return usage_log_record_isolating([without_bodies(payload)])
+        dead_letter_batch(payloads, f"refused by the database: {error!r}")
+        return 0

@@ -444,3 +444,20 @@ def test_a_batch_writes_each_log_once_and_sums_sessions_and_days(org, endpoint, 
     assert (days["staging"].calls, days["staging"].input_tokens) == (1, 3000)
     # $3/MTok input and $15/MTok output on Sonnet 4.6: 0.45 + 0.45 + 0.9 + 0.45 cents.
     assert days["acme-app"].cost_cents == Decimal("2.25")
+
+
+def test_nul_characters_read_from_bodies_are_left_out_of_text_columns(endpoint):
+    """PostgreSQL refuses NUL in text: a provider error message carrying one (JSON
+    "\\u0000") must not cost the call its log."""
+    record = call(endpoint, status_code=400, outcome="upstream_error", seen=False)
+    record.usage.error_type = "invalid_request_error\x00"
+    record.usage.error_message = "bad \x00byte"
+    record.usage.stop_reason = "end\x00_turn"
+
+    log = write(record)
+
+    assert (log.error_type, log.error_message, log.stop_reason) == (
+        "invalid_request_error",
+        "bad byte",
+        "end_turn",
+    )

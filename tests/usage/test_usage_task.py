@@ -4,13 +4,21 @@ Payloads are made as the shipper makes them (`record_to_payload`) and pass throu
 as the broker carries them; the task body runs through Celery's `apply`.
 """
 
+import io
 import json
 import logging
 import uuid
 import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
+from unittest import mock
 
+import pytest
+import redis
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
 
 from proxy.services import proxy_endpoint_delete
 from tests.factories import (
@@ -19,10 +27,11 @@ from tests.factories import (
     TOKEN_USAGE_COST_CENTS,
     usage_record,
 )
+from usage.dead_letters import dead_letter_batch, dead_letter_count
 from usage.models import UsageDaily, UsageLog, UsageLogBody
 from usage.records import record_to_payload
 from usage.selectors.bodies import usage_log_bodies
-from usage.tasks import usage_log_record_batch
+from usage.tasks import MAX_RETRIES, usage_log_record_batch
 
 
 def run_task(records) -> int:
@@ -147,3 +156,82 @@ def test_a_call_of_an_organization_deleted_since_is_dropped_with_a_warning(org, 
     assert list(UsageLog.objects.values_list("id", flat=True)) == [uuid.UUID(kept.id)]
     warning = f"usage record {orphan.id} dropped: organization {orphan.organization_id} is gone"
     assert warning in caplog.text
+
+
+def as_delivered(records) -> list[dict]:
+    return json.loads(json.dumps([record_to_payload(r) for r in records]))
+
+
+def dead_entries(store) -> list[dict]:
+    """The dead letters kept (in Redis when configured, else in the spool directory)."""
+    if settings.REDIS_URL:
+        raw = redis.Redis.from_url(settings.REDIS_URL).lrange(store.DEAD_LETTER_KEY, 0, -1)
+    else:
+        raw = [line for path in Path(settings.USAGE_SPOOL_DIR).glob("dead-*.jsonl") for line in path.read_bytes().splitlines()]
+    return [json.loads(line) for line in raw]
+
+
+@pytest.mark.parametrize(("field", "value"), [("outcome", "exploded"), ("provider", "mistral")])
+def test_a_record_the_writer_refuses_is_isolated_and_kept_while_the_rest_land(
+    org, endpoint, dead_letters, field, value
+):
+    """One record naming an outcome or provider the model does not know (asserted at the
+    boundary) neither fails its batch nor disappears: the others are written, it is a
+    dead letter with the reason."""
+    payloads = as_delivered([usage_record(endpoint=endpoint) for _ in range(5)])
+    payloads[3][field] = value
+
+    written = usage_log_record_batch.apply(args=[payloads], throw=True).get()
+
+    assert written == 4
+    assert set(map(str, UsageLog.objects.values_list("id", flat=True))) == {
+        p["id"] for i, p in enumerate(payloads) if i != 3
+    }
+    (entry,) = dead_entries(dead_letters)
+    assert json.loads(entry["line"])["id"] == payloads[3]["id"]
+    assert value in entry["reason"]
+
+
+def test_a_batch_still_failing_after_every_retry_becomes_dead_letters(org, endpoint, dead_letters):
+    """With the database unreachable through MAX_RETRIES retries, the batch is kept as
+    dead letters, never dropped (run eagerly: Celery's apply() runs each retry at once,
+    when it does not re-raise)."""
+    payloads = as_delivered([usage_record(endpoint=endpoint) for _ in range(3)])
+    conf = usage_log_record_batch.app.conf
+    propagates, conf.task_eager_propagates = conf.task_eager_propagates, False
+
+    try:
+        with mock.patch.object(connection, "cursor", side_effect=OperationalError("connection refused")):
+            result = usage_log_record_batch.apply(args=[payloads])
+    finally:
+        conf.task_eager_propagates = propagates
+
+    assert result.get() == 0
+    assert [json.loads(e["line"])["id"] for e in dead_entries(dead_letters)] == [p["id"] for p in payloads]
+    assert f"after {MAX_RETRIES} retries" in dead_entries(dead_letters)[0]["reason"]
+    assert not UsageLog.objects.exists()
+
+
+def test_usage_redrive_writes_the_dead_letters_and_empties_the_store(org, endpoint, dead_letters):
+    payloads = as_delivered([usage_record(endpoint=endpoint) for _ in range(3)])
+    dead_letter_batch(payloads, "database unreachable after 100 retries")
+    out = io.StringIO()
+
+    call_command("usage_redrive", stdout=out)
+
+    assert out.getvalue().splitlines()[-1] == "3 replayed; no dead letter left."
+    assert UsageLog.objects.count() == 3
+    assert dead_entries(dead_letters) == []
+    assert dead_letter_count() == 0
+
+
+def test_usage_redrive_keeps_what_fails_again_and_says_so(org, endpoint, dead_letters):
+    good, bad = as_delivered([usage_record(endpoint=endpoint) for _ in range(2)])
+    bad["outcome"] = "exploded"
+    dead_letter_batch([good, bad], "refused")
+
+    with pytest.raises(CommandError, match="1 replayed; 1 failed again and are still kept."):
+        call_command("usage_redrive", stdout=io.StringIO())
+
+    assert list(map(str, UsageLog.objects.values_list("id", flat=True))) == [good["id"]]
+    assert [json.loads(e["line"])["id"] for e in dead_entries(dead_letters)] == [bad["id"]]

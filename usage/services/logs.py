@@ -101,16 +101,24 @@ def request_facts(record: UsageRecord) -> RequestInfo:
     info = request_info(body_raw(record.request_body)) if record.request_body else RequestInfo()
     return replace(
         info,
-        model=(record.request_model or info.model)[:128],
+        model=_text(record.request_model or info.model, 128),
         # Cut as the header's value is (proxy.headers): the columns hold 128 characters.
-        claude_code_session_id=(record.claude_code_session_id or info.claude_code_session_id)[:128],
+        claude_code_session_id=_text(record.claude_code_session_id or info.claude_code_session_id, 128),
+        first_prompt=_text(info.first_prompt, 200),
     )
+
+
+def _text(value: str, limit: int | None = None) -> str:
+    """A value read from a body, fit for a text column: PostgreSQL refuses NUL characters."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value[:limit] if limit is not None else value
 
 
 def _log_build(record: UsageRecord, request: RequestInfo, *, endpoint_id) -> UsageLog:
     usage = record.usage
     started_at = datetime.fromtimestamp(record.started_at, tz=UTC)
-    model = usage.model or request.model
+    model = _text(usage.model, 128) or request.model
     if usage.seen:
         cost = cost_compute(model=model, usage=usage, at=started_at)
     elif record.status_code and record.status_code >= 400:
@@ -125,14 +133,14 @@ def _log_build(record: UsageRecord, request: RequestInfo, *, endpoint_id) -> Usa
         provider=record.provider,
         path=record.path[:255],
         request_model=request.model,
-        model=model[:128],
+        model=model,
         streamed=record.streamed,
         status_code=record.status_code,
         outcome=record.outcome,
         incomplete=record.incomplete,
         usage_missing=not usage.seen and cost is None,
-        error_type=usage.error_type[:64],
-        error_message=usage.error_message,
+        error_type=_text(usage.error_type, 64),
+        error_message=_text(usage.error_message),
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_write_tokens=usage.cache_write_tokens,
@@ -142,10 +150,10 @@ def _log_build(record: UsageRecord, request: RequestInfo, *, endpoint_id) -> Usa
         reasoning_tokens=usage.reasoning_tokens,
         web_search_requests=usage.web_search_requests,
         web_fetch_requests=usage.web_fetch_requests,
-        inference_geo=usage.inference_geo[:32],
-        service_tier=usage.service_tier[:32],
-        speed=usage.speed[:32],
-        stop_reason=usage.stop_reason[:64],
+        inference_geo=_text(usage.inference_geo, 32),
+        service_tier=_text(usage.service_tier, 32),
+        speed=_text(usage.speed, 32),
+        stop_reason=_text(usage.stop_reason, 64),
         cost_cents=cost,
         unpriced=usage.seen and cost is None,
         started_at=started_at,
@@ -166,7 +174,9 @@ def _body_build(record: UsageRecord, log: UsageLog) -> UsageLogBody:
         response_body=body_compressed(record.response_body),
         request_size=record.request_size,
         response_size=record.response_size,
-        request_truncated=record.request_truncated,
-        response_truncated=record.response_truncated,
+        # Bodies dropped on the way count as cut off: kept 0 of their sizes.
+        request_truncated=record.request_truncated or record.bodies_dropped,
+        response_truncated=record.response_truncated or record.bodies_dropped,
         response_content_type=record.response_content_type,
+        dropped=record.bodies_dropped,
     )
