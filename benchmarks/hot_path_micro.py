@@ -53,6 +53,7 @@ from proxy.lookups import EndpointRef, KeyRef, _endpoints, _keys, endpoint_for_s
 from providers.registry import spec_for  # noqa: E402
 from providers.requests import request_info  # noqa: E402
 from usage import pipeline  # noqa: E402
+from usage.journal import Journal  # noqa: E402
 from usage.records import record_to_payload  # noqa: E402
 
 SLUG = "bench-micro"
@@ -98,9 +99,25 @@ def exchange():
     )
 
 
+FACTS = {
+    "id": str(uuid.uuid4()), "organization_id": str(uuid.uuid4()), "endpoint_id": str(uuid.uuid4()),
+    "endpoint_slug": "bench", "provider": "anthropic", "path": "/v1/messages", "started_at": 1.0,
+    "api_key_id": "", "user_agent": "claude-cli/2.1.0 (external, cli)", "key_hint": "Q3xA",
+    "claude_code_session_id": "", "session_name": "", "request_size": 4096,
+}
+
+
 def main() -> None:
     records = []
-    pipeline.record = records.append  # no shipper: only what the event loop does
+    # No shipper: only what the event loop does, the journal's writes included.
+    journal = Journal(Path(tempfile.mkdtemp(prefix="codecosts-micro-journal-")))
+    pipeline.started = journal.started
+
+    def record(usage_record):
+        journal.finished(usage_record)
+        records.append(usage_record)
+
+    pipeline.record = record
     resolver = get_resolver()
     handler = ProxyASGIHandler()
     rows = []
@@ -161,6 +178,9 @@ def main() -> None:
     try:
         feed_and_finish()
         rec = records[0]
+        add("journal.started(id, facts)  [in Exchange(); one os.write]", lambda: journal.started(rec.id, FACTS))
+        add("journal.finished(record)  [in finish(); summary + os.write]", lambda: journal.finished(rec))
+        journal.out([rec.id])
         add("record_to_payload(record)  [shipper thread: zlib + base64]", lambda: record_to_payload(rec), number=2000)
     except Exception as exc:  # noqa: BLE001
         rows.append(("record_to_payload(record)", f"n/a ({exc})"[:60]))

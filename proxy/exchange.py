@@ -1,8 +1,11 @@
 """One metered call, from the upstream's answer to the one usage record it hands over.
 
-The view fills an `Exchange` as the call goes (status, time to first byte, the bytes kept
-for the log); `finish` decides the outcome and whether the usage is incomplete, builds the
-`UsageRecord` and queues it on `usage.pipeline` (constant time, never raises).
+The call is journalled when the Exchange is made, just before it is forwarded
+(`usage.pipeline.started`: one small write), so a kill of this process cannot make it
+vanish. The view fills the Exchange as the call goes (status, time to first byte, the
+bytes kept for the log); `finish` decides the outcome and whether the usage is
+incomplete, builds the `UsageRecord` and queues it on `usage.pipeline` (constant time,
+never raises).
 """
 
 import logging
@@ -22,23 +25,35 @@ class Exchange:
     """One metered call: what was seen of it, and its one usage record."""
 
     __slots__ = (
-        "log_id", "endpoint", "api_key_id", "provider", "path", "started", "t0", "ttfb_ms", "meter",
-        "request_body", "seen_headers", "status", "streamed", "upstream_request_id",
-        "response_parts", "response_size", "response_kept", "response_content_type", "done",
+        "log_id", "facts", "provider", "t0", "ttfb_ms", "meter", "request_body", "status",
+        "streamed", "upstream_request_id", "response_parts", "response_size", "response_kept",
+        "response_content_type", "done",
     )
 
     def __init__(self, *, endpoint, api_key_id, provider, path, body, seen_headers, meter):
         self.log_id = str(uuid.uuid4())
-        self.endpoint = endpoint
-        self.api_key_id = api_key_id
         self.provider = provider
-        self.path = path
-        self.started = time.time()
+        # What is known before the answer: journalled now, the record's first fields later.
+        self.facts = {
+            "id": self.log_id,
+            "organization_id": endpoint.organization_id,
+            "endpoint_id": endpoint.id,
+            "endpoint_slug": endpoint.slug,
+            "provider": provider,
+            "path": path,
+            "started_at": time.time(),
+            "api_key_id": api_key_id,
+            "user_agent": seen_headers.get(b"user-agent", "")[:512],
+            "key_hint": key_hint(seen_headers),
+            # The request's model and metadata are read by the worker, not here.
+            "claude_code_session_id": seen_headers.get(b"x-claude-code-session-id", "")[:128],
+            "session_name": seen_headers.get(b"x-codecosts-session", "")[:200],
+            "request_size": len(body),
+        }
         self.t0 = time.perf_counter()
         self.ttfb_ms = None
         self.meter = meter
         self.request_body = body
-        self.seen_headers = seen_headers
         self.status = None
         self.streamed = False
         self.upstream_request_id = ""
@@ -47,6 +62,10 @@ class Exchange:
         self.response_kept = 0
         self.response_content_type = ""
         self.done = False
+        try:
+            pipeline.started(self.log_id, self.facts)
+        except Exception:  # noqa: BLE001 - logging must never fail the client's request
+            logger.exception("could not journal the start of %s", self.log_id)
 
     def keep(self, chunk: bytes) -> None:
         """Keep response bytes for the log, up to LOG_BODY_MAX_BYTES; count all of them."""
@@ -79,16 +98,9 @@ class Exchange:
                 incomplete = True
             limit = settings.LOG_BODY_MAX_BYTES
             body = self.request_body
-            seen = self.seen_headers
             pipeline.record(
                 UsageRecord(
-                    id=self.log_id,
-                    organization_id=self.endpoint.organization_id,
-                    endpoint_id=self.endpoint.id,
-                    endpoint_slug=self.endpoint.slug,
-                    provider=self.provider,
-                    path=self.path,
-                    started_at=self.started,
+                    **self.facts,
                     duration_ms=int((time.perf_counter() - self.t0) * 1000),
                     ttfb_ms=self.ttfb_ms,
                     status_code=self.status,
@@ -97,15 +109,8 @@ class Exchange:
                     streamed=self.streamed,
                     usage=usage,
                     upstream_request_id=self.upstream_request_id,
-                    user_agent=seen.get(b"user-agent", "")[:512],
-                    key_hint=key_hint(seen),
-                    api_key_id=self.api_key_id,
-                    # The request's model and metadata are read by the worker, not here.
-                    claude_code_session_id=seen.get(b"x-claude-code-session-id", "")[:128],
-                    session_name=seen.get(b"x-codecosts-session", "")[:200],
                     response_content_type=self.response_content_type,
                     request_body=body if len(body) <= limit else body[:limit],
-                    request_size=len(body),
                     request_truncated=len(body) > limit,
                     response_body=self.response_parts,
                     response_size=self.response_size,

@@ -9,6 +9,7 @@ from proxy.models import ProxyEndpoint
 from tests.fake_upstream import FakeUpstream
 from tests.live import AsgiServer, CeleryWorker, child_env, redis_url_for_tests, wait_until
 from usage.models import UsageLog
+from usage.spool import spooled_bytes
 
 
 @pytest.fixture(scope="session")
@@ -31,9 +32,7 @@ class Stack:
 
     def spooled_bytes(self) -> int:
         """What the server's spool holds, waiting for the broker (0 when all is delivered)."""
-        if not self.spool_dir.exists():
-            return 0
-        return sum(path.stat().st_size for path in self.spool_dir.iterdir() if path.is_file())
+        return spooled_bytes(self.spool_dir)
 
     @property
     def url(self) -> str:

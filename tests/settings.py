@@ -9,4 +9,10 @@ import os
 
 os.environ.setdefault("LOCAL_MODE", "0")
 
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 from codecosts.settings import *  # noqa: E402, F403
+
+# This test process's own spool and journals: never a dead test run's left in var/.
+USAGE_SPOOL_DIR = Path(tempfile.mkdtemp(prefix="codecosts-test-spool-"))

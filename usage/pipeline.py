@@ -20,6 +20,7 @@ import time
 import orjson
 from django.conf import settings
 
+from usage.journal import Journal, recover
 from usage.records import (
     BATCH_SIZE,
     UsageRecord,
@@ -39,33 +40,56 @@ _queue: queue.SimpleQueue = queue.SimpleQueue()
 _STOP = object()
 _lock = threading.Lock()
 _shipper: "Shipper | None" = None
+_journal: Journal | None = None
+
+
+def started(call_id: str, facts: dict) -> None:
+    """A metered call is being forwarded: journal it (one small write; never raises)."""
+    if _journal is None or _shipper is None:
+        start()
+    journal = _journal
+    if journal is not None:
+        journal.started(call_id, facts)
 
 
 def record(usage_record: UsageRecord) -> None:
-    """Queue one record for writing. Constant time; never blocks, never raises."""
+    """Journal the ended call and queue its record for writing. Constant time; never
+    blocks, never raises."""
     if _shipper is None or not _shipper.is_alive():
         start()
+    journal = _journal
+    if journal is not None:
+        journal.finished(usage_record)
     _queue.put(usage_record)
 
 
 def start() -> None:
-    global _shipper
+    """Recover what dead processes left in their journals, then start the shipper."""
+    global _shipper, _journal
     with _lock:
         if _shipper is not None and _shipper.is_alive():
             return
-        _shipper = Shipper(Spool(settings.USAGE_SPOOL_DIR))
+        spool = Spool(settings.USAGE_SPOOL_DIR)
+        recover(settings.USAGE_SPOOL_DIR, spool.append)
+        if _journal is None:
+            _journal = Journal(settings.USAGE_SPOOL_DIR)
+        _shipper = Shipper(spool, _journal)
         _shipper.start()
         atexit.register(shutdown)
 
 
 def shutdown(timeout: float = 10.0) -> None:
-    """Deliver (or spool) everything queued, then stop the shipper."""
-    global _shipper
+    """Deliver (or spool) everything queued, then stop the shipper; the journal goes
+    when every call in it is out (else the next start recovers it)."""
+    global _shipper, _journal
     with _lock:
         shipper, _shipper = _shipper, None
+        journal, _journal = _journal, None
     if shipper is not None and shipper.is_alive():
         _queue.put(_STOP)
         shipper.join(timeout)
+    if journal is not None:
+        journal.close()
 
 
 def flush(timeout: float = 10.0) -> bool:
@@ -110,9 +134,10 @@ def unreachable(error: BaseException) -> bool:
 
 
 class Shipper(threading.Thread):
-    def __init__(self, spool: Spool):
+    def __init__(self, spool: Spool, journal: Journal | None = None):
         super().__init__(name="usage-shipper", daemon=True)
         self.spool = spool
+        self.journal = journal
         self.retry_at = 0.0
         self.spool_pending = spool.has_pending()
         # Payloads the spool could not take (a full disk): kept here and retried.
@@ -153,6 +178,8 @@ class Shipper(threading.Thread):
         try:
             for batch in batches(self.payloads(records)):
                 self.ship(batch)
+            if self.journal is not None and records:
+                self.journal.out([r.id for r in records])
             if self.spool_pending and time.monotonic() >= self.retry_at:
                 self.spool_pending = not (self._deliver_held() and self.spool.drain(self.send))
                 if self.spool_pending:

@@ -29,6 +29,8 @@ class Outcome(TextChoices):
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UPSTREAM_UNREACHABLE = "upstream_unreachable"
     RESPONSE_TOO_LARGE = "response_too_large"
+    # The web process died during the call (usage.journal): logged with what was known.
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(slots=True)
@@ -92,21 +94,29 @@ def body_compressed(body: Body) -> Compressed:
 
 def record_to_payload(record: UsageRecord) -> dict:
     """The record as JSON-safe primitives, bodies zlib-compressed and base64-encoded."""
-    payload = {}
-    for f in fields(UsageRecord):
-        value = getattr(record, f.name)
-        if f.name == "usage":
-            value = value.to_dict()
-        elif f.name in _BODY_FIELDS:
-            value = base64.b64encode(body_compressed(value)).decode("ascii")
-        payload[f.name] = value
+    payload = _primitives(record)
+    for name in _BODY_FIELDS:
+        payload[name] = base64.b64encode(body_compressed(getattr(record, name))).decode("ascii")
+    return payload
+
+
+def record_summary(record: UsageRecord) -> dict:
+    """The record as a payload without its bodies (flagged): cheap enough for the event
+    loop, as the journal keeps it."""
+    payload = _primitives(record)
+    payload.update(request_body="", response_body="", bodies_dropped=True)
+    return payload
+
+
+def _primitives(record: UsageRecord) -> dict:
+    payload = {name: getattr(record, name) for name in _FIELD_NAMES}
+    payload["usage"] = record.usage.to_dict()
     return payload
 
 
 def record_from_payload(payload: dict) -> UsageRecord:
     """Rebuild a record; its bodies stay zlib-compressed (`Compressed`, as they are stored)."""
-    names = {f.name for f in fields(UsageRecord)}
-    values = {k: v for k, v in payload.items() if k in names}
+    values = {k: v for k, v in payload.items() if k in _ALL_FIELD_NAMES}
     values["usage"] = TokenUsage.from_dict(values.get("usage") or {})
     # Asserted at the boundary: an outcome or provider the model does not know is a bug,
     # told here.
@@ -119,6 +129,8 @@ def record_from_payload(payload: dict) -> UsageRecord:
 
 
 _BODY_FIELDS = ("request_body", "response_body")
+_ALL_FIELD_NAMES = frozenset(f.name for f in fields(UsageRecord))
+_FIELD_NAMES = _ALL_FIELD_NAMES - set(_BODY_FIELDS)
 
 # A broker message carries at most this many payloads, and this many bytes of them
 # (bodies included, so none comes near Redis's limit of 512 MB a value).

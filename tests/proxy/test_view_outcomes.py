@@ -29,10 +29,14 @@ STREAM = json.dumps({**json.loads(MESSAGES), "stream": True}).encode()
 
 
 @pytest.fixture
-def records(monkeypatch) -> list[UsageRecord]:
+def records(monkeypatch, settings, tmp_path) -> list[UsageRecord]:
+    """What the view hands to the pipeline. The call's start still goes to a journal of
+    the test's own; the pipeline started for it is stopped afterwards."""
+    settings.USAGE_SPOOL_DIR = tmp_path / "spool"
     handed_over: list[UsageRecord] = []
     monkeypatch.setattr(pipeline, "record", handed_over.append)
-    return handed_over
+    yield handed_over
+    pipeline.shutdown()
 
 
 @pytest.fixture
@@ -226,6 +230,18 @@ def test_an_unmetered_route_hands_over_no_record(slug, records):
     assert records == []
 
 
+def test_the_call_is_journalled_before_it_is_forwarded(slug, records, settings):
+    call(slug)
+
+    record = the_record(records)
+    (journal,) = settings.USAGE_SPOOL_DIR.glob("journal-*.jsonl")
+    (start,) = [json.loads(line)["s"] for line in journal.read_bytes().splitlines()]
+    assert start["id"] == record.id
+    assert (start["endpoint_slug"], start["path"], start["request_size"]) == (slug, "/v1/messages", len(MESSAGES))
+
+
 def test_every_outcome_is_reached_by_a_test_here():
+    """INTERRUPTED is not the view's to give: the journal's recovery gives it
+    (tests/usage/test_journal.py, tests/reliability/)."""
     source = open(__file__).read()
-    assert all(f"Outcome.{outcome.name}" in source for outcome in Outcome)
+    assert all(f"Outcome.{outcome.name}" in source for outcome in Outcome if outcome != Outcome.INTERRUPTED)

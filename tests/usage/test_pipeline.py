@@ -98,7 +98,9 @@ def spool_dir(tmp_path):
 
 @pytest.fixture
 def fresh_queue(monkeypatch):
-    """A queue of this test's own in place of the module's."""
+    """A queue of this test's own in place of the module's (and no shipper of an earlier
+    test's reading it)."""
+    pipeline.shutdown()
     monkeypatch.setattr(pipeline, "_queue", queue.SimpleQueue())
     monkeypatch.setattr(pipeline, "_shipper", None)
     return pipeline._queue

@@ -414,7 +414,7 @@ def test_the_400_for_an_outcome_lists_the_outcomes(api_client, endpoint):
 
     assert message == (
         "outcome must be one of ok, upstream_error, client_disconnected, upstream_timeout, "
-        "upstream_unreachable, response_too_large."
+        "upstream_unreachable, response_too_large, interrupted."
     )
 
 
