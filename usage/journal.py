@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import orjson
@@ -32,6 +33,9 @@ from usage.records import Outcome, UsageRecord, record_summary
 logger = logging.getLogger("codecosts.usage")
 
 ROTATE_BYTES = 64 * 1024 * 1024
+# What a finish line keeps: the record but its bodies (which stay the pipeline's).
+_FINISH_FIELDS = tuple(f.name for f in fields(UsageRecord) if f.name not in ("request_body", "response_body"))
+_WITHOUT_BODIES = {"request_body": "", "response_body": "", "bodies_dropped": True}
 
 
 class Journal:
@@ -77,8 +81,9 @@ class Journal:
             self._open_calls[self._generation] += 1
 
     def finished(self, record: UsageRecord) -> None:
-        """The call ended: its record, bodies aside, before it goes to the pipeline."""
-        line = orjson.dumps({"f": record_summary(record)}) + b"\n"
+        """The call ended: its record, bodies aside, before it goes to the pipeline.
+        (orjson writes the TokenUsage dataclass itself: no dict is built for it here.)"""
+        line = orjson.dumps({"f": {name: getattr(record, name) for name in _FINISH_FIELDS}}) + b"\n"
         with self._lock:
             try:
                 os.write(self._fd, line)
@@ -160,7 +165,7 @@ def _payloads(data: bytes) -> list[dict]:
             started[entry["s"]["id"]] = entry["s"]
         elif "f" in entry:
             finished[entry["f"]["id"]] = entry["f"]
-    payloads = list(finished.values())
+    payloads = [{**payload, **_WITHOUT_BODIES} for payload in finished.values()]
     for call_id, facts in started.items():
         if call_id not in finished:
             payloads.append(_interrupted(facts))
