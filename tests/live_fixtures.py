@@ -1,5 +1,7 @@
 """Integration fixtures (a pytest plugin): the fake upstream, a real ASGI server, a worker."""
 
+import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -7,7 +9,14 @@ import pytest
 from accounts.models import Organization
 from proxy.models import ProxyEndpoint
 from tests.fake_upstream import FakeUpstream
-from tests.live import AsgiServer, CeleryWorker, child_env, redis_url_for_tests, wait_until
+from tests.live import (
+    AsgiServer,
+    CeleryWorker,
+    child_env,
+    free_port,
+    redis_url_for_tests,
+    wait_until,
+)
 from usage.models import UsageLog
 from usage.spool import spooled_bytes
 
@@ -110,6 +119,56 @@ def proxy_endpoint(transactional_db):
         slug=f"t-{uuid.uuid4().hex[:12]}",
         require_key=False,
     )
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis server of this test's own, which the test may stop and start again."""
+    if not shutil.which("redis-server"):
+        pytest.fail("redis-server is needed for tests with a broker of their own")
+    port = free_port()
+
+    class Server:
+        url = f"redis://127.0.0.1:{port}/0"
+        proc = None
+
+        def start(self):
+            self.proc = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp_path),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+            wait_until(lambda: _redis_answers(port), timeout=10, message="redis to start")
+
+        def stop(self):
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    server = Server()
+    server.start()
+    yield server
+    if server.proc.poll() is None:
+        server.stop()
+
+
+def _redis_answers(port: int) -> bool:
+    import redis
+
+    try:
+        return redis.Redis(port=port, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
 
 
 __all__ = ["Stack", "start_stack", "redis_url_for_tests"]

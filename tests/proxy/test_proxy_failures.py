@@ -1,7 +1,5 @@
 """What the proxy does when things go wrong: limits, timeouts, outages, rate limits."""
 
-import shutil
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -123,56 +121,6 @@ def test_an_unreachable_upstream_gets_502_and_is_logged(unreachable_stack, proxy
     assert "Traceback" not in raised.value.response.text
     [log] = unreachable_stack.logs_for(proxy_endpoint, 1)
     assert (log.outcome, log.status_code, log.cost_cents) == ("upstream_unreachable", None, None)
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A Redis server of this test's own, which the test may stop and start again."""
-    if not shutil.which("redis-server"):
-        pytest.fail("redis-server is needed for the broker outage test")
-    port = free_port()
-
-    class Server:
-        url = f"redis://127.0.0.1:{port}/0"
-        proc = None
-
-        def start(self):
-            self.proc = subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(tmp_path),
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-            wait_until(lambda: _redis_answers(port), timeout=10, message="redis to start")
-
-        def stop(self):
-            self.proc.terminate()
-            self.proc.wait(10)
-
-    server = Server()
-    server.start()
-    yield server
-    if server.proc.poll() is None:
-        server.stop()
-
-
-def _redis_answers(port: int) -> bool:
-    import redis
-
-    try:
-        return redis.Redis(port=port, socket_connect_timeout=0.5).ping()
-    except redis.RedisError:
-        return False
 
 
 def test_no_log_is_lost_or_doubled_while_the_broker_is_down(
