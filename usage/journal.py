@@ -29,6 +29,7 @@ from pathlib import Path
 import orjson
 
 from usage.records import Outcome, UsageRecord, record_summary
+from usage.spool import process_alive
 
 logger = logging.getLogger("codecosts.usage")
 
@@ -197,14 +198,8 @@ def _writer(path: Path) -> tuple[int | None, int]:
 def _running_since(pid: int | None, created_ns: int) -> bool:
     """Whether process `pid` is alive and was already running when the file was made
     (else its pid was reused: the file's writer is gone)."""
-    if pid is None:
+    if not process_alive(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
     started = _process_start(pid)
     return started is None or started <= created_ns / 1e9 + 1
 

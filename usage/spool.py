@@ -55,11 +55,11 @@ class Spool:
     def _candidates(self):
         stale = time.time() - STALE_SECONDS
         for path in self.directory.glob("usage-*.jsonl"):
-            if _owner(path) in (self.pid, None) or not _alive(_owner(path)) or _mtime(path) < stale:
+            if _owner(path) in (self.pid, None) or not process_alive(_owner(path)) or _mtime(path) < stale:
                 yield path
         # Files claimed by a process that died before delivering them.
         for path in self.directory.glob("claimed-*.jsonl"):
-            if _owner(path) != self.pid and not _alive(_owner(path)):
+            if _owner(path) != self.pid and not process_alive(_owner(path)):
                 yield path
 
     def drain(self, send) -> bool:
@@ -138,7 +138,8 @@ def _mtime(path: Path) -> float:
         return time.time()
 
 
-def _alive(pid: int | None) -> bool:
+def process_alive(pid: int | None) -> bool:
+    """Whether a process with this pid runs (one of another user counts)."""
     if pid is None:
         return False
     try:

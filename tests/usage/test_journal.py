@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from tests.factories import usage_record
+from tests.usage.test_pipeline import dead_pid
 from usage import journal as journal_module
 from usage.journal import Journal, recover
 from usage.records import Outcome, record_from_payload, record_summary
@@ -22,12 +23,6 @@ def facts_of(record) -> dict:
         "api_key_id", "user_agent", "key_hint", "claude_code_session_id", "session_name", "request_size",
     )
     return {name: getattr(record, name) for name in names}
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", ""])
-    process.wait()
-    return process.pid
 
 
 def journal_of(directory, pid: int, lines: list[dict], created_ns: int | None = None):

@@ -19,7 +19,7 @@ import pytest
 from tests.factories import usage_record
 from usage import pipeline
 from usage.records import BATCH_MAX_BYTES, BATCH_SIZE, batches, payload_bytes, record_to_payload
-from usage.spool import STALE_SECONDS, Spool, _alive
+from usage.spool import STALE_SECONDS, Spool, process_alive
 
 WAIT_SECONDS = 10.0
 
@@ -80,7 +80,7 @@ def payloads(count: int) -> list[dict]:
 def dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", ""])
     process.wait()
-    assert not _alive(process.pid)
+    assert not process_alive(process.pid)
     return process.pid
 
 
