@@ -211,6 +211,8 @@ THROTTLE_LINKS_PER_IP_PER_MINUTE = env.int("THROTTLE_LINKS_PER_IP_PER_MINUTE", d
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(VAR_DIR / "spool")))
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT = "codecosts.broker:Transport"  # kombu's, one bug fixed
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -236,8 +238,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 60,
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
+    # Messages are JSON text already, their bodies base64 inside it: kombu's default
+    # (base64 over the whole message) made them a third larger and cost the web process
+    # and the worker an encode and a decode (benchmarks/worker_ingest.py).
+    "body_encoding": "utf-8",
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# Threads in one process: a usage batch waits on PostgreSQL and Redis about half its
+# time, which another thread fills (one process, 285 KB request bodies: 128 logs/s with
+# the solo pool, 178 with two threads; benchmarks/worker_ingest.py).
+CELERY_WORKER_POOL = "threads"
+CELERY_WORKER_CONCURRENCY = 4
 CELERY_TASK_ACKS_LATE = False
 # For late-acknowledged tasks (usage.tasks): a task that fails, times out, or whose worker
 # process is killed is not acknowledged, so it is delivered again, never dropped. The

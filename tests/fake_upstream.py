@@ -199,7 +199,9 @@ class FakeUpstream:
                     self.sent[token] = index + 1
                 await response.write(event)
             await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the proxy hung up (aiohttp's ClientConnectionResetError)
+            self.disconnected.append(token or request.path)
+        except asyncio.CancelledError:
             self.disconnected.append(token or request.path)
             raise
         return response

@@ -206,24 +206,15 @@ class AsgiServer(Process):
 
 
 class CeleryWorker(Process):
-    def __init__(self, env: dict, log_path: Path):
+    """`pool`: the solo pool by default (one task at a time, so tests see batches in
+    order); None for the configured pool (settings.CELERY_WORKER_POOL), as deployed."""
+
+    def __init__(self, env: dict, log_path: Path, pool: str | None = "solo"):
         super().__init__(
             [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "codecosts",
-                "worker",
-                "-Q",
-                "usage,default",
-                "-P",
-                "solo",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-l",
-                "WARNING",
+                sys.executable, "-m", "celery", "-A", "codecosts", "worker", "-Q", "usage,default",
+                *(["-P", pool] if pool else []),
+                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
             ],
             env,
             log_path,
