@@ -67,6 +67,14 @@ class Exchange:
         except Exception:  # noqa: BLE001 - logging must never fail the client's request
             logger.exception("could not journal the start of %s", self.log_id)
 
+    def journal_usage(self) -> None:
+        """The stream's first usage is known: journal it, so that a kill of this process
+        before the end still logs what the provider bills (usage.journal)."""
+        try:
+            pipeline.seen(self.log_id, self.meter.usage)
+        except Exception:  # noqa: BLE001 - logging must never fail the client's request
+            logger.exception("could not journal the usage of %s", self.log_id)
+
     def keep(self, chunk: bytes) -> None:
         """Keep response bytes for the log, up to LOG_BODY_MAX_BYTES; count all of them."""
         self.response_size += len(chunk)

@@ -268,11 +268,16 @@ def _stream(response, exchange: Exchange, headers) -> StreamingHttpResponse:
 
     async def relay():
         outcome = Outcome.OK if response.status < 400 else Outcome.UPSTREAM_ERROR
+        usage, journalled = exchange.meter.usage, False
         try:
             # Each chunk is written to the client before the next one is read.
             async for chunk in response.content.iter_any():
                 exchange.meter.feed(chunk)
                 exchange.keep(chunk)
+                if not journalled and usage.seen:
+                    journalled = True
+                    if not usage.final:  # else the call's end is journalled next
+                        exchange.journal_usage()
                 yield chunk
             exchange.meter.close()
         except asyncio.CancelledError:

@@ -7,6 +7,8 @@ the spool's fsync is for):
 
 - `{"s": {...}}` when the call is forwarded: what is known before the answer (ids, path,
   start, key, session headers);
+- `{"u": {"id": ..., "usage": {...}}}` for a stream, once, when its first usage is
+  seen (Anthropic's message_start: the input the provider bills whatever follows);
 - `{"f": {...}}` when it ends, before its record is handed to the pipeline: the record
   as a payload without bodies (usage, status, timings).
 
@@ -15,7 +17,8 @@ spooled or kept as a dead letter); a journal file all of whose calls are out is 
 once a newer one is in use (files rotate at ROTATE_BYTES). A file whose process is
 gone is recovered by the next process to start (`recover`), exactly once (claimed by
 rename): each finished call is delivered from its `f` line, without its bodies, and each
-call with only an `s` line as outcome `interrupted`. The writer is idempotent on the
+call with only an `s` line as outcome `interrupted`, with the usage of its `u` line if
+it has one. The writer is idempotent on the
 record id, so a call already written is not written twice.
 """
 
@@ -80,6 +83,17 @@ class Journal:
             self._size += len(line)
             self._generation_of[call_id] = self._generation
             self._open_calls[self._generation] += 1
+
+    def seen(self, call_id: str, usage) -> None:
+        """A stream's usage so far, for the log if the process dies before its end."""
+        line = orjson.dumps({"u": {"id": call_id, "usage": usage}}) + b"\n"
+        with self._lock:
+            try:
+                os.write(self._fd, line)
+            except OSError:
+                self._failed()
+                return
+            self._size += len(line)
 
     def finished(self, record: UsageRecord) -> None:
         """The call ended: its record, bodies aside, before it goes to the pipeline.
@@ -156,6 +170,7 @@ def recover(directory: Path, keep) -> int:
 
 def _payloads(data: bytes) -> list[dict]:
     started: dict[str, dict] = {}
+    seen: dict[str, dict] = {}
     finished: dict[str, dict] = {}
     for line in data.splitlines():
         try:
@@ -164,17 +179,20 @@ def _payloads(data: bytes) -> list[dict]:
             continue  # the last line, cut by the kill
         if "s" in entry:
             started[entry["s"]["id"]] = entry["s"]
+        elif "u" in entry:
+            seen[entry["u"]["id"]] = entry["u"]["usage"]
         elif "f" in entry:
             finished[entry["f"]["id"]] = entry["f"]
     payloads = [{**payload, **_WITHOUT_BODIES} for payload in finished.values()]
     for call_id, facts in started.items():
         if call_id not in finished:
-            payloads.append(_interrupted(facts))
+            payloads.append(_interrupted(facts, seen.get(call_id)))
     return payloads
 
 
-def _interrupted(facts: dict) -> dict:
-    """The payload of a call the process died in: what was known at its start."""
+def _interrupted(facts: dict, usage: dict | None) -> dict:
+    """The payload of a call the process died in: what was known at its start, and the
+    usage seen before the kill."""
     record = UsageRecord(
         **{k: v for k, v in facts.items() if k in UsageRecord.__dataclass_fields__},
         duration_ms=0,
@@ -182,7 +200,10 @@ def _interrupted(facts: dict) -> dict:
         outcome=Outcome.INTERRUPTED,
         incomplete=True,
     )
-    return record_summary(record)
+    payload = record_summary(record)
+    if usage:
+        payload["usage"] = usage
+    return payload
 
 
 def _writer(path: Path) -> tuple[int | None, int]:

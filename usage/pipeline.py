@@ -52,6 +52,13 @@ def started(call_id: str, facts: dict) -> None:
         journal.started(call_id, facts)
 
 
+def seen(call_id: str, usage) -> None:
+    """A stream's first usage: journal it (one small write; never raises)."""
+    journal = _journal
+    if journal is not None:
+        journal.seen(call_id, usage)
+
+
 def record(usage_record: UsageRecord) -> None:
     """Journal the ended call and queue its record for writing. Constant time; never
     blocks, never raises."""
@@ -240,7 +247,8 @@ class Shipper(threading.Thread):
             return
         except Exception as error:  # noqa: BLE001
             if unreachable(error):
-                logger.warning("usage delivery failed; %d record(s) kept on disk", len(payloads), exc_info=True)
+                # One line, no traceback: during an outage this repeats every retry.
+                logger.warning("usage broker unreachable (%s); %d record(s) wait for it", error, len(payloads))
                 raise
             logger.warning("usage delivery refused a batch of %d: %r", len(payloads), error)
             refusal = repr(error)[:500]

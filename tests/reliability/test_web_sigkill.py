@@ -4,12 +4,13 @@ The product as deployed (uvicorn, and a Celery worker when REDIS_URL is set), th
 provider, real processes: calls answered just before the kill (their records still in
 the process's memory, lingering for a batch) and streams in flight at the kill. After
 the next web process starts on the same spool directory, every call is logged once:
-the answered ones complete, the streams as `interrupted`.
+the answered ones complete, the streams as `interrupted` with the usage they had shown.
 """
 
 import json
 import threading
 import uuid
+from decimal import Decimal
 
 import httpx
 
@@ -74,6 +75,13 @@ def test_after_a_sigkill_every_call_that_reached_the_provider_is_logged_once(
         assert all(by_id[i].input_tokens == 2095 and by_id[i].cost_cents > 0 for i in ids)
         assert {by_id[i].outcome for i in streams} == {"interrupted"}
         assert all(by_id[i].incomplete and by_id[i].status_code is None for i in streams)
+        # With what the provider bills them for: the input in the stream's message_start
+        # (anthropic_stream_text.sse: 25 input tokens and 1 output token of Haiku 4.5,
+        # $1 and $5 / MTok: 0.0025 + 0.0005 cents).
+        assert {(by_id[i].model, by_id[i].input_tokens, by_id[i].output_tokens) for i in streams} == {
+            ("claude-haiku-4-5-20251001", 25, 1)
+        }
+        assert {by_id[i].cost_cents for i in streams} == {Decimal("0.003")}
         assert UsageLog.objects.filter(endpoint=proxy_endpoint).count() == len(expected)
         # Nothing was given up on, and nothing is left to deliver or to recover.
         assert [path.read_text() for path in stack.spool_dir.glob("dead-*.jsonl")] == []

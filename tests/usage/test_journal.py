@@ -4,11 +4,13 @@ import os
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
 import orjson
 import pytest
 
-from tests.factories import usage_record
+from providers.tokens import TokenUsage
+from tests.factories import MODEL, usage_record
 from tests.usage.test_pipeline import dead_pid
 from usage import journal as journal_module
 from usage.journal import Journal, recover
@@ -143,3 +145,28 @@ def test_recovered_calls_are_written_as_logs(directory, endpoint):
     assert logs[finished.id].outcome == "ok" and logs[finished.id].body.dropped
     assert (logs[interrupted.id].outcome, logs[interrupted.id].cost_cents) == ("interrupted", None)
     assert logs[interrupted.id].usage_missing
+
+
+def test_a_stream_cut_by_the_kill_is_logged_with_the_usage_seen_before_it(directory, endpoint):
+    call = usage_record(endpoint=endpoint, streamed=True)
+    seen = TokenUsage(model=MODEL, input_tokens=2095, output_tokens=1, seen=True)
+    # The lines the proxy's own journal writes (Journal.started, then Journal.seen) ...
+    writer = Journal(directory / "live")
+    writer.started(call.id, facts_of(call))
+    writer.seen(call.id, seen)
+    writer.close()
+    (written,) = (directory / "live").glob("journal-*.jsonl")
+    # ... left by a process that died before the stream ended.
+    journal_of(directory, dead_pid(), [orjson.loads(line) for line in written.read_bytes().splitlines()])
+    kept: list[dict] = []
+
+    assert recover(directory, collect(kept)) == 1
+    usage_log_record_many(records=[record_from_payload(payload) for payload in kept])
+
+    from usage.models import UsageLog
+
+    log = UsageLog.objects.get(id=call.id)
+    assert (log.outcome, log.incomplete, log.model) == ("interrupted", True, MODEL)
+    assert (log.input_tokens, log.output_tokens) == (2095, 1)
+    # 2,095 input tokens at the model's $3 / MTok and 1 output token at $15 / MTok.
+    assert log.cost_cents == Decimal("0.6285") + Decimal("0.0015")
