@@ -1,6 +1,7 @@
 """Cost of proxied calls, from the product's dated price table (prices.json)."""
 
 from .engine import (
+    CLASSES,
     CallCost,
     PricedPart,
     cache_savings_compute,
@@ -15,6 +16,7 @@ from .table import ModelPrices, PriceCard, Rates, model_resolve, price_table
 
 __all__ = [
     "BILLED_REFUSAL_CATEGORIES",
+    "CLASSES",
     "CallCost",
     "ModelPrices",
     "PART_LABELS",

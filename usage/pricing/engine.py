@@ -9,7 +9,7 @@ billed part gives None for the whole call (the caller flags it as unpriced), nev
 made-up zero and never a partial sum.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -156,7 +156,11 @@ def call_cost(
         request_speed=request_speed,
         fallback_speeds=fallback_speeds,
     )
+    same = model_resolve(model, provider) if model else None
     for part in parts:
+        if part.model != model and same is not None and model_resolve(part.model, provider) is same:
+            # One model under two spellings (an alias, a dated id): the call's own.
+            part = replace(part, model=model)
         if part.billed:
             classes = _classes(part.model, part.usage, at, provider)
         else:
