@@ -210,3 +210,22 @@ def test_a_log_without_parts_still_shows_one_part(api_client, endpoint):
         ("message", "claude-sonnet-4-6", "1.383")
     ]
     assert body["cost_by_model"] == {"claude-sonnet-4-6": "1.383"}
+
+
+def test_recompute_costs_prices_an_old_fallback_log_at_the_models_that_ran(endpoint):
+    # Written when the meter took the stream's message_start model (the asked Fable 5)
+    # and priced the top level at it: 4000 x $10 + 600 x $50 = 70000 u$ = 7 cents.
+    log = _stale_log(endpoint, "anthropic_fallback")
+    UsageLog.objects.filter(pk=log.pk).update(
+        model="claude-fable-5", input_tokens=4000, output_tokens=600, cache_write_tokens=0,
+        cache_write_5m_tokens=0, cache_read_tokens=0, web_search_requests=0, cost_cents=Decimal("7"),
+    )
+
+    call_command("recompute_costs", stdout=StringIO(), stderr=StringIO())
+
+    log.refresh_from_db()
+    # Fable 5's hop declined (cyber) before output: free; Opus 4.8 served: 3.5 cents.
+    assert log.cost_cents == Decimal("3.5")
+    assert [(p["part"], p["model"], p["billed"]) for p in log.cost_parts] == [
+        ("declined", "claude-fable-5", False), ("fallback_message", "claude-opus-4-8", True)
+    ]

@@ -106,7 +106,9 @@ def log_reprice(log: UsageLog, body: UsageLogBody | None = None) -> tuple:
         # The provider refused the call (often for a model it does not know): nothing is
         # billed, as usage.services.usage_log_record records it.
         return Decimal(0), False, None, False
-    model = log.model or usage.model or log.request_model
+    # A body read again names the model that served it (a stream's fallback block
+    # relabels it; logs written before fallbacks were read keep the asked model).
+    model = (usage.model if metered is not None else "") or log.model or log.request_model
     priced = call_cost_for(usage=usage, model=model, at=log.started_at, provider=log.provider, request=request)
     parts = cost_parts_json(priced)
     multi_part = is_multi_part(parts, model)
