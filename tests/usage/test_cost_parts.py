@@ -229,3 +229,17 @@ def test_recompute_costs_prices_an_old_fallback_log_at_the_models_that_ran(endpo
     assert [(p["part"], p["model"], p["billed"]) for p in log.cost_parts] == [
         ("declined", "claude-fable-5", False), ("fallback_message", "claude-opus-4-8", True)
     ]
+
+
+def test_the_dashboards_cost_by_model_counts_the_advisor_under_its_own_model(endpoint):
+    from usage.reports.dashboard import cost_by_model
+    from usage.reports.period import Period
+
+    logged(endpoint, "anthropic_advisor", "json")
+
+    rows = cost_by_model(organization=endpoint.organization, period=Period(AT.date(), AT.date()))
+
+    assert [(row.label, row.cost.cents, row.calls, row.tokens) for row in rows] == [
+        ("claude-opus-4-8", Decimal("26.5"), 0, 45000 + 1600),
+        ("claude-sonnet-4-6", Decimal("6.485"), 1, 1500 + 950),
+    ]
