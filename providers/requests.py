@@ -23,6 +23,10 @@ class RequestInfo:
     include_usage: bool = False
     # The first user text, shortened: what a Claude Code session is named after.
     first_prompt: str = ""
+    # Anthropic `speed` ("fast" or "standard") and, per server-side fallback model, the
+    # `speed` its `fallbacks` entry sets for that attempt: how a declined attempt ran.
+    speed: str = ""
+    fallback_speeds: tuple[tuple[str, str], ...] = ()
 
 
 _EMPTY_REQUEST = RequestInfo()
@@ -44,6 +48,18 @@ def request_info(body: bytes) -> RequestInfo:
         claude_code_session_id=claude_code_session_id(user_id),
         include_usage=as_dict(obj.get("stream_options")).get("include_usage") is True,
         first_prompt=first_prompt(obj.get("messages")),
+        speed=as_str(obj.get("speed")) or "",
+        fallback_speeds=_fallback_speeds(obj.get("fallbacks")),
+    )
+
+
+def _fallback_speeds(fallbacks) -> tuple[tuple[str, str], ...]:
+    if type(fallbacks) is not list:
+        return ()
+    return tuple(
+        (as_str(entry.get("model")) or "", as_str(entry.get("speed")) or "")
+        for entry in fallbacks
+        if type(entry) is dict and as_str(entry.get("speed"))
     )
 
 

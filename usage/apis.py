@@ -9,7 +9,12 @@ from accounts.scoping import OrganizationScopedViewSet
 from codecosts.api import CursorPagination
 from usage.models import Session, UsageDaily, UsageLog
 from usage.selectors.bodies import usage_log_bodies
-from usage.selectors.logs import usage_log_cost_breakdown, usage_log_list
+from usage.selectors.logs import (
+    usage_log_cost_breakdown,
+    usage_log_cost_by_model,
+    usage_log_cost_parts,
+    usage_log_list,
+)
 from usage.selectors.sessions import proxy_endpoint_for_reference, session_list
 from usage.selectors.summary import usage_summary
 from usage.serializers import (
@@ -69,6 +74,8 @@ class UsageLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organiza
                 "request": request,
                 "bodies": usage_log_bodies(log),
                 "cost_breakdown": usage_log_cost_breakdown(log),
+                "cost_parts": usage_log_cost_parts(log),
+                "cost_by_model": usage_log_cost_by_model(log),
             },
         )
         return Response(serializer.data)

@@ -111,6 +111,15 @@ class UsageLog(models.Model):
     # Null when no price applies: an unpriced model or unknown usage. Never a made-up zero.
     cost_cents = models.DecimalField(null=True, blank=True, **COST_FIELD)
     unpriced = models.BooleanField(default=False)
+    # The call part by part (usage.pricing.parts: executor, advisor, compaction, fallback
+    # attempts, server tools), each with its model, tokens and cost in cents (a decimal
+    # string; null where the table has no price): usage.services.cost_parts. Null for logs
+    # written before parts were kept (recompute_costs fills them in).
+    cost_parts = models.JSONField(null=True, blank=True)
+    # The call has parts beyond its top-level usage (an advisor, compaction, a declined
+    # attempt) or on another model than `model`: daily totals and summaries count each
+    # part under the model that ran it.
+    multi_part = models.BooleanField(default=False)
 
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(default=0)

@@ -170,17 +170,45 @@ class UsageLogSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class UsageLogDetailSerializer(UsageLogSerializer):
-    """One log with its bodies, the message a stream rebuilds to and its cost breakdown."""
+class FromContext(serializers.Field):
+    """What the view computed for the object: `context[key]`, or its `attribute`, shaped."""
 
-    request_body = serializers.SerializerMethodField()
-    response_body = serializers.SerializerMethodField()
-    response_message = serializers.SerializerMethodField()
-    request_truncated = serializers.SerializerMethodField()
-    response_truncated = serializers.SerializerMethodField()
-    request_size = serializers.SerializerMethodField()
-    response_size = serializers.SerializerMethodField()
-    cost_breakdown = serializers.SerializerMethodField()
+    def __init__(self, key: str, attribute: str = "", represent=None, **kwargs):
+        self.key, self.attribute, self.represent = key, attribute, represent
+        super().__init__(read_only=True, source="*", **kwargs)
+
+    def to_representation(self, instance):
+        value = self.context[self.key]
+        value = getattr(value, self.attribute) if self.attribute else value
+        return value if self.represent is None or value is None else self.represent(value)
+
+
+def _cents_by_key(values: dict) -> dict:
+    return {key: cents(value) for key, value in values.items()}
+
+
+def _parts(parts) -> list[dict]:  # executor, advisor, compaction, fallbacks, server tools
+    return [
+        {"part": p.kind, "label": p.label, "model": p.model, "billed": p.billed, "note": p.note,
+         "speed": p.speed, **p.counts, "cost_cents": cents(p.cost)}
+        for p in parts
+    ]
+
+
+class UsageLogDetailSerializer(UsageLogSerializer):
+    """One log with its bodies, the message a stream rebuilds to and its cost breakdown:
+    per token class, per part and per model."""
+
+    request_body = FromContext("bodies", "request_body")
+    response_body = FromContext("bodies", "response_body")
+    response_message = FromContext("bodies", "response_message")
+    request_truncated = FromContext("bodies", "request_truncated")
+    response_truncated = FromContext("bodies", "response_truncated")
+    request_size = FromContext("bodies", "request_size")
+    response_size = FromContext("bodies", "response_size")
+    cost_breakdown = FromContext("cost_breakdown", represent=_cents_by_key)
+    cost_parts = FromContext("cost_parts", represent=_parts)
+    cost_by_model = FromContext("cost_by_model", represent=_cents_by_key)
 
     class Meta(UsageLogSerializer.Meta):
         fields = _LIST_OUTPUT_FIELDS + [
@@ -194,38 +222,10 @@ class UsageLogDetailSerializer(UsageLogSerializer):
             "request_size",
             "response_size",
             "cost_breakdown",
+            "cost_parts",
+            "cost_by_model",
         ]
         read_only_fields = fields
-
-    def _bodies(self, log):
-        return self.context["bodies"]
-
-    def get_request_body(self, log):
-        return self._bodies(log).request_body
-
-    def get_response_body(self, log):
-        return self._bodies(log).response_body
-
-    def get_response_message(self, log):
-        return self._bodies(log).response_message
-
-    def get_request_truncated(self, log):
-        return self._bodies(log).request_truncated
-
-    def get_response_truncated(self, log):
-        return self._bodies(log).response_truncated
-
-    def get_request_size(self, log):
-        return self._bodies(log).request_size
-
-    def get_response_size(self, log):
-        return self._bodies(log).response_size
-
-    def get_cost_breakdown(self, log):
-        breakdown = self.context["cost_breakdown"]
-        if breakdown is None:
-            return None
-        return {name: cents(value) for name, value in breakdown.items()}
 
 
 # --- Summary --------------------------------------------------------------------------

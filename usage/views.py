@@ -22,6 +22,7 @@ from usage.models import Session, UsageLog
 from usage.money import Money
 from usage.reports import dashboard, lists, log_detail
 from usage.reports.period import PRESET_DAYS, parse_date, period_from_params
+from usage.selectors.logs import usage_log_cost_parts
 from usage.services import sessions as session_services
 
 LOG_PAGE_SIZE = 50
@@ -162,6 +163,7 @@ def log_detail_page(request, organization, log_id: uuid.UUID):
             "log": log,
             "cost": Money(log.cost_cents),
             "cost_lines": log_detail.cost_lines(log),
+            "cost_parts": usage_log_cost_parts(log),
             "request_body": request_body,
             "conversation": log_detail.request_conversation(log, request_body.parsed),
             "response_body": response_body,

@@ -52,7 +52,7 @@ def reassemble(sse: bytes) -> dict:
                 _finish_input(blocks[index], partial_json.pop(index, None))
         elif name == "message_delta":
             delta = as_dict(obj.get("delta"))
-            for key in ("stop_reason", "stop_sequence"):
+            for key in ("stop_reason", "stop_sequence", "stop_details"):
                 if delta.get(key) is not None:
                     message[key] = delta[key]
             for key, value in as_dict(obj.get("usage")).items():

@@ -1,7 +1,8 @@
 """OpenAI Chat Completions, Responses and Embeddings: the usage meters (hot path).
 
-OpenAI's `prompt_tokens` / `input_tokens` include `cached_tokens`; TokenUsage keeps them
-apart (input_tokens = prompt - cached, cache_read_tokens = cached). `completion_tokens` /
+OpenAI's `prompt_tokens` / `input_tokens` include `cached_tokens` and `cache_write_tokens`;
+TokenUsage keeps them apart (input_tokens = prompt - cached - written, cache_read_tokens =
+cached, cache_write_5m_tokens = written). `completion_tokens` /
 `output_tokens` already include reasoning tokens.
 
 Chat streams report usage only when the request set `stream_options.include_usage`, in
@@ -36,10 +37,18 @@ def _read_usage(usage: TokenUsage, data: object, input_key: str, output_key: str
     output = as_int(data.get(output_key))
     if total is None and output is None:
         return  # not a usage object we can read
-    cached = as_int(as_dict(data.get(f"{input_key}_details")).get("cached_tokens")) or 0
+    details = as_dict(data.get(f"{input_key}_details"))
+    cached = as_int(details.get("cached_tokens")) or 0
+    # GPT-5.6 and later report cache writes beside the reads, as a breakdown of the input
+    # tokens (openai-python types/responses/response_usage.py InputTokensDetails and
+    # types/completion_usage.py PromptTokensDetails). Their only TTL is 30 minutes
+    # (prompt_cache_options.ttl), priced as the 5-minute slot: usage.pricing.table.
+    written = as_int(details.get("cache_write_tokens")) or 0
     if total is not None:
-        usage.input_tokens = max(total - cached, 0)
+        written = min(written, max(total - cached, 0))
+        usage.input_tokens = max(total - cached - written, 0)
     usage.cache_read_tokens = cached
+    usage.cache_write_5m_tokens = written
     if output is not None:
         usage.output_tokens = output
     reasoning = as_int(as_dict(data.get(f"{output_key}_details")).get("reasoning_tokens"))

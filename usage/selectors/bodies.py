@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from providers.registry import PROVIDERS
+from providers.registry import PROVIDERS, spec_for
+from providers.requests import RequestInfo, request_info
+from providers.tokens import TokenUsage
 from usage.models import UsageLog, UsageLogBody
 
 # Which function rebuilds the final response object of a stream, by (provider, path).
@@ -87,3 +89,24 @@ def _json_or_text(raw: bytes):
     except orjson.JSONDecodeError:
         # Truncated or not JSON at all.
         return _text(raw)
+
+
+def usage_log_metered(log: UsageLog, body: UsageLogBody | None) -> tuple[TokenUsage, RequestInfo] | None:
+    """The usage the provider's meter reads again from a log's stored response body, and
+    what its request body says; None when the body is not whole (cut off, dropped, absent)
+    or holds no usage. This is how a log is repriced under new rules (recompute_costs)."""
+    if body is None or body.response_truncated or body.dropped or not body.response_body:
+        return None
+    meter = spec_for(log.provider).meter_for(log.path.partition("?")[0].rstrip("/") or "/")
+    if meter is None:
+        return None
+    raw = _decompress(body.response_body)
+    if log.streamed or body.response_content_type.startswith("text/event-stream"):
+        meter.feed(raw)
+        meter.close()
+    else:
+        meter.feed_body(raw)
+    if not meter.usage.seen:
+        return None
+    request = b"" if body.request_truncated else _decompress(body.request_body)
+    return meter.usage, request_info(request) if request else RequestInfo()

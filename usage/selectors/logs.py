@@ -6,8 +6,9 @@ from decimal import Decimal
 from django.db.models import QuerySet
 
 from providers.tokens import TokenUsage
+from usage.cost_parts import COUNTS, StoredPart, stored_parts
 from usage.models import UsageLog
-from usage.pricing import cost_breakdown
+from usage.pricing import CLASSES, PART_LABELS, cost_breakdown
 from usage.time_range import TimeRange
 
 # The columns a log list reads: never the bodies, nor the long error message.
@@ -107,8 +108,49 @@ def usage_log_token_usage(log: UsageLog) -> TokenUsage:
 
 
 def usage_log_cost_breakdown(log: UsageLog) -> dict[str, Decimal] | None:
-    """Cents per token class and server tool at the call's time; None for an unpriced call."""
+    """Cents per token class and server tool, over every billed part; None for an
+    unpriced call."""
     if log.cost_cents is None:
         return None
+    if log.cost_parts:
+        totals = dict.fromkeys(CLASSES, Decimal(0))
+        for part in stored_parts(log.cost_parts):
+            for name, value in part.classes.items():
+                totals[name] += value
+        return totals
+    # Written before parts were kept: priced again from the columns.
     usage = usage_log_token_usage(log)
     return cost_breakdown(model=usage.model, usage=usage, at=log.started_at, provider=log.provider)
+
+
+def usage_log_cost_parts(log: UsageLog) -> list[StoredPart]:
+    """The call part by part (executor, advisor, compaction, fallback attempts, server
+    tools); a log written before parts were kept is its columns, as one part."""
+    if log.cost_parts:
+        return stored_parts(log.cost_parts)
+    usage = usage_log_token_usage(log)
+    if not log.cost_cents and not any(getattr(usage, name) for name in COUNTS):
+        return []
+    return [
+        StoredPart(
+            kind="message",
+            label=PART_LABELS["message"],
+            model=usage.model,
+            billed=True,
+            note="",
+            speed=usage.speed,
+            counts={name: getattr(usage, name) for name in COUNTS},
+            cost=log.cost_cents,
+        )
+    ]
+
+
+def usage_log_cost_by_model(log: UsageLog) -> dict[str, Decimal] | None:
+    """Cents per model that ran a billed part; None for an unpriced call."""
+    if log.cost_cents is None:
+        return None
+    models: dict[str, Decimal] = {}
+    for part in usage_log_cost_parts(log):
+        if part.billed and part.cost is not None:
+            models[part.model] = models.get(part.model, Decimal(0)) + part.cost
+    return models

@@ -10,6 +10,7 @@ from django.db.models.functions import TruncDate
 
 from accounts.models import Organization
 from proxy.models import ProxyEndpoint
+from usage.cost_parts import per_model, stored_parts
 from usage.models import Session, UsageDaily, UsageLog
 from usage.time_range import TimeRange
 
@@ -82,12 +83,40 @@ def usage_summary(
     else:
         totals = _sums(rows_qs.order_by().aggregate(**aggregates))
     rows = [SummaryRow(key=row[group_field], label=None, sums=_sums(row)) for row in grouped]
+    if group_by == "model" and rows_qs.model is UsageLog:
+        # Daily totals already count each part under its model; here, the logs do it.
+        _count_parts_under_their_models(rows, rows_qs.filter(multi_part=True))
     _label(rows, organization=organization, group_by=group_by)
     if group_by == "day":
         rows.sort(key=lambda row: row.key)
     else:
         rows.sort(key=lambda row: (-row.sums["cost_cents"], -row.sums["calls"], str(row.key)))
     return Summary(group_by=group_by, time_range=time_range, rows=rows, totals=totals)
+
+
+def _count_parts_under_their_models(rows: list[SummaryRow], logs) -> None:
+    """Move what a call's parts add (an advisor's tokens and cost, say) from the call's
+    model to the models that ran them, as usage.services.daily does for whole days."""
+    by_model = {row.key: row for row in rows}
+    fields = ("model", "cost_cents", "cost_parts", "started_at", "inference_geo", *TOKEN_SUMS)
+    for log in logs.only(*fields).iterator(chunk_size=500):
+        own = by_model[log.model].sums
+        for name in TOKEN_SUMS:
+            own[name] -= getattr(log, name)
+        own["cost_cents"] -= log.cost_cents or 0
+        models = per_model(
+            stored_parts(log.cost_parts),
+            priced=log.cost_cents is not None,
+            at=log.started_at,
+            inference_geo=log.inference_geo,
+        )
+        for model, sums in models.items():
+            row = by_model.get(model)
+            if row is None:
+                row = by_model[model] = SummaryRow(key=model, label=None, sums=_sums({}))
+                rows.append(row)
+            for name in (*TOKEN_SUMS, "cost_cents"):
+                row.sums[name] += sums[name]
 
 
 def _sums(row: dict) -> dict:

@@ -10,8 +10,8 @@ from django.db import IntegrityError, transaction
 from accounts.models import ApiKey, Organization
 from providers.requests import RequestInfo, request_info
 from proxy.models import ProxyEndpoint
+from usage.cost_parts import call_cost_for, cost_parts_json, is_multi_part
 from usage.models import UsageLog, UsageLogBody
-from usage.pricing import cost_compute
 from usage.records import UsageRecord, body_compressed, body_raw
 from usage.services.daily import usage_daily_add
 from usage.services.sessions import SessionResolver, session_totals_add
@@ -119,8 +119,12 @@ def _log_build(record: UsageRecord, request: RequestInfo, *, endpoint_id) -> Usa
     usage = record.usage
     started_at = datetime.fromtimestamp(record.started_at, tz=UTC)
     model = _text(usage.model, 128) or request.model
+    parts = None
     if usage.seen:
-        cost = cost_compute(model=model, usage=usage, at=started_at)
+        priced = call_cost_for(
+            usage=usage, model=model, at=started_at, provider=record.provider, request=request
+        )
+        cost, parts = priced.total, cost_parts_json(priced)
     elif record.status_code and record.status_code >= 400:
         cost = Decimal(0)  # the provider refused the call: nothing is billed
     else:
@@ -156,6 +160,8 @@ def _log_build(record: UsageRecord, request: RequestInfo, *, endpoint_id) -> Usa
         stop_reason=_text(usage.stop_reason, 64),
         cost_cents=cost,
         unpriced=usage.seen and cost is None,
+        cost_parts=parts,
+        multi_part=is_multi_part(parts, model),
         started_at=started_at,
         duration_ms=record.duration_ms,
         ttfb_ms=record.ttfb_ms,

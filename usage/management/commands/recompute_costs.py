@@ -1,6 +1,11 @@
-"""Reprice stored usage logs after the price table changed.
+"""Reprice stored usage logs after the price table or the pricing rules changed.
 
     python manage.py recompute_costs [--since YYYY-MM-DD] [--dry-run]
+
+A log whose response body was kept whole is metered again from that body, so it is
+priced part by part under the current rules (advisor calls, compaction, fallback
+attempts, refusals: usage.pricing.parts) even if it was written before them; any other
+log is priced from its stored token columns.
 """
 
 import sys
@@ -13,17 +18,33 @@ from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from tqdm import tqdm
 
-from usage.models import COST_FIELD, Session, UsageLog
-from usage.pricing import cost_compute
+from providers.requests import RequestInfo
+from usage.cost_parts import call_cost_for, cost_parts_json, is_multi_part
+from usage.models import COST_FIELD, Session, UsageLog, UsageLogBody
 from usage.records import TokenUsage
+from usage.selectors.bodies import usage_log_metered
 from usage.selectors.logs import usage_log_token_usage
 from usage.services.daily import usage_daily_rebuild
 
 # What the cost_cents column keeps: exact to 1e-10 cents.
 _COST_QUANTUM = Decimal(1).scaleb(-COST_FIELD["decimal_places"])
 _SESSION_CHUNK = 500
+# Bodies are read this many logs at a time (they can be large).
+_BODY_CHUNK = 200
+_BODY_FIELDS = (
+    "log_id",
+    "request_body",
+    "response_body",
+    "request_truncated",
+    "response_truncated",
+    "response_content_type",
+    "dropped",
+)
+_WRITTEN = ["cost_cents", "unpriced", "cost_parts", "multi_part"]
 _FIELDS = (
     "id",
+    "path",
+    "streamed",
     "session_id",
     "provider",
     "model",
@@ -45,6 +66,8 @@ _FIELDS = (
     "started_at",
     "cost_cents",
     "unpriced",
+    "cost_parts",
+    "multi_part",
 )
 
 
@@ -67,20 +90,39 @@ def _used_anything(usage: TokenUsage) -> bool:
     )
 
 
-def log_reprice(log: UsageLog) -> tuple[Decimal | None, bool]:
-    """Return the (cost_cents, unpriced) a log should have under the current table."""
+def log_reprice(log: UsageLog, body: UsageLogBody | None = None) -> tuple:
+    """Return the (cost_cents, unpriced, cost_parts, multi_part) a log should have under
+    the current table and rules: from its stored response body when that is whole, else
+    from its token columns."""
     if log.usage_missing:
         # Nothing to price, and not the table's fault.
-        return None, False
-    usage = usage_log_token_usage(log)
+        return None, False, None, False
+    metered = usage_log_metered(log, body)
+    if metered is not None:
+        usage, request = metered
+    else:
+        usage, request = usage_log_token_usage(log), RequestInfo(model=log.request_model)
     if log.status_code and log.status_code >= 400 and not _used_anything(usage):
         # The provider refused the call (often for a model it does not know): nothing is
         # billed, as usage.services.usage_log_record records it.
-        return Decimal(0), False
-    cost = cost_compute(model=usage.model, usage=usage, at=log.started_at, provider=log.provider)
-    if cost is None:
-        return None, True
-    return cost.quantize(_COST_QUANTUM), False
+        return Decimal(0), False, None, False
+    # A body read again names the model that served it (a stream's fallback block
+    # relabels it; logs written before fallbacks were read keep the asked model).
+    model = (usage.model if metered is not None else "") or log.model or log.request_model
+    priced = call_cost_for(usage=usage, model=model, at=log.started_at, provider=log.provider, request=request)
+    parts = cost_parts_json(priced)
+    multi_part = is_multi_part(parts, model)
+    if priced.total is None:
+        return None, True, parts, multi_part
+    return priced.total.quantize(_COST_QUANTUM), False, parts, multi_part
+
+
+def _bodies(logs: list[UsageLog]) -> dict:
+    """The stored bodies of these logs, by log id."""
+    return {
+        body.log_id: body
+        for body in UsageLogBody.objects.filter(log_id__in=[log.pk for log in logs]).only(*_BODY_FIELDS)
+    }
 
 
 def sessions_cost_recompute(session_ids) -> int:
@@ -110,7 +152,10 @@ def sessions_cost_recompute(session_ids) -> int:
 
 
 class Command(BaseCommand):
-    help = "Reprice usage logs from their stored token counts with the current price table."
+    help = (
+        "Reprice usage logs with the current price table and rules: from their stored "
+        "response bodies when whole, else from their token counts."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -146,17 +191,21 @@ class Command(BaseCommand):
                     break
                 last_pk = rows[-1].pk
                 updates = []
-                for log in rows:
-                    cost, is_unpriced = log_reprice(log)
-                    unpriced += is_unpriced
-                    if cost != log.cost_cents or is_unpriced != log.unpriced:
-                        log.cost_cents, log.unpriced = cost, is_unpriced
-                        updates.append(log)
-                        if log.session_id is not None:
-                            sessions.add(log.session_id)
+                for start in range(0, len(rows), _BODY_CHUNK):
+                    chunk = rows[start : start + _BODY_CHUNK]
+                    bodies = _bodies(chunk)
+                    for log in chunk:
+                        repriced = log_reprice(log, bodies.get(log.pk))
+                        unpriced += repriced[1]
+                        if repriced != (log.cost_cents, log.unpriced, log.cost_parts, log.multi_part):
+                            cost_changed = repriced[0] != log.cost_cents
+                            log.cost_cents, log.unpriced, log.cost_parts, log.multi_part = repriced
+                            updates.append(log)
+                            if cost_changed and log.session_id is not None:
+                                sessions.add(log.session_id)
                 if updates and not dry_run:
                     with transaction.atomic():
-                        UsageLog.objects.bulk_update(updates, ["cost_cents", "unpriced"])
+                        UsageLog.objects.bulk_update(updates, _WRITTEN)
                 seen += len(rows)
                 changed += len(updates)
                 progress.update(len(rows))
