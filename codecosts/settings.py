@@ -222,10 +222,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Publishing gives up fast when the broker is away (the record then waits on disk,
-    # usage.pipeline): one immediate reconnection attempt, each connect at most 0.5 s.
-    # kombu's defaults retried for 4 s, sleeping 2 s between tries: the shipper was
-    # measured blocked 6 s per failed publish. A worker's own consumer connection keeps
-    # Celery's retries (broker_connection_max_retries).
+    # usage.pipeline): one immediate retry, each connect at most 0.5 s (kombu's defaults
+    # blocked the shipper 6 s a publish). Workers keep Celery's consumer retries.
     "socket_connect_timeout": 0.5,
     "socket_timeout": 5,
     "max_retries": 1,
@@ -238,15 +236,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 60,
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
-    # Messages are JSON text already, their bodies base64 inside it: kombu's default
-    # (base64 over the whole message) made them a third larger and cost the web process
-    # and the worker an encode and a decode (benchmarks/worker_ingest.py).
+    # JSON text already: kombu's base64 over it made messages a third larger.
     "body_encoding": "utf-8",
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
-# Threads in one process: a usage batch waits on PostgreSQL and Redis about half its
-# time, which another thread fills (one process, 285 KB request bodies: 128 logs/s with
-# the solo pool, 178 with two threads; benchmarks/worker_ingest.py).
+# Threads: a batch waits on PostgreSQL half its time (benchmarks/worker_ingest.py).
 CELERY_WORKER_POOL = "threads"
 CELERY_WORKER_CONCURRENCY = 4
 CELERY_TASK_ACKS_LATE = False

@@ -67,13 +67,17 @@ class Exchange:
         except Exception:  # noqa: BLE001 - logging must never fail the client's request
             logger.exception("could not journal the start of %s", self.log_id)
 
-    def journal_usage(self) -> None:
-        """The stream's first usage is known: journal it, so that a kill of this process
-        before the end still logs what the provider bills (usage.journal)."""
+    def journal_usage(self) -> bool:
+        """The stream's first usage is known: journal it (unless final: the call's end is
+        journalled next), so that a kill of this process before the end still logs what
+        the provider bills (usage.journal). True: done, once is enough."""
+        if self.meter.usage.final:
+            return True
         try:
             pipeline.seen(self.log_id, self.meter.usage)
         except Exception:  # noqa: BLE001 - logging must never fail the client's request
             logger.exception("could not journal the usage of %s", self.log_id)
+        return True
 
     def keep(self, chunk: bytes) -> None:
         """Keep response bytes for the log, up to LOG_BODY_MAX_BYTES; count all of them."""

@@ -263,8 +263,7 @@ async def _buffered(response, exchange: Exchange, headers, deadline: float):
 
 def _stream(response, exchange: Exchange, headers) -> StreamingHttpResponse:
     exchange.streamed = True
-    headers["cache-control"] = "no-cache"
-    headers["x-accel-buffering"] = "no"
+    headers["cache-control"], headers["x-accel-buffering"] = "no-cache", "no"
 
     async def relay():
         outcome = Outcome.OK if response.status < 400 else Outcome.UPSTREAM_ERROR
@@ -275,9 +274,7 @@ def _stream(response, exchange: Exchange, headers) -> StreamingHttpResponse:
                 exchange.meter.feed(chunk)
                 exchange.keep(chunk)
                 if not journalled and usage.seen:
-                    journalled = True
-                    if not usage.final:  # else the call's end is journalled next
-                        exchange.journal_usage()
+                    journalled = exchange.journal_usage()
                 yield chunk
             exchange.meter.close()
         except asyncio.CancelledError:
