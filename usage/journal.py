@@ -1,9 +1,9 @@
 """The per-process journal: every metered call on disk from its start, so that a web
 process killed with SIGKILL loses no call the provider saw.
 
-Two small JSON lines a call, each one `os.write` to an O_APPEND file (no fsync: a plain
-write survives the process, which is what SIGKILL kills; the machine going down is what
-the spool's fsync is for):
+Two small JSON lines a call (three for a stream), each one `os.write` to an O_APPEND
+file (no fsync: a plain write survives the process, which is what SIGKILL kills; the
+machine going down is what the spool's fsync is for):
 
 - `{"s": {...}}` when the call is forwarded: what is known before the answer (ids, path,
   start, key, session headers);
