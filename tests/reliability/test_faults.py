@@ -36,5 +36,10 @@ def test_every_call_the_provider_saw_is_logged_once(fault_stack, scenario):
     assert (result.lost, result.duplicated) == (0, 0), counts
     assert (result.spooled_bytes, result.dead_letters) == (0, 0), counts
     assert result.died == [], counts
-    # The traffic really ran through the fault: most calls reached the provider.
-    assert result.provider >= 0.6 * result.sent, counts
+    # The traffic really ran through the fault: every call reached the provider, but
+    # those sent while the web process restarted (refused before anything was sent).
+    if any(action.endswith(" web") for _, action in scenario.faults):
+        assert result.provider + result.outcomes.get("refused", 0) + result.outcomes.get("cut", 0) >= result.sent, counts
+        assert result.provider >= result.sent / 4, counts
+    else:
+        assert result.provider == result.sent, counts
