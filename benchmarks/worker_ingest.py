@@ -116,6 +116,7 @@ def main() -> None:
         PrivateRedis,
         create_endpoint,
         missing_programs,
+        product_env,
         rows_by_nonce,
     )
     from tests.live import AsgiServer, CeleryWorker, free_port, wait_until
@@ -138,19 +139,7 @@ def main() -> None:
     redis.start()
     web = worker = None
     try:
-        env = {
-            **os.environ,
-            "DATABASE_URL": postgres.url,
-            "REDIS_URL": redis.url,
-            "ANTHROPIC_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}",
-            "USAGE_SPOOL_DIR": str(directory / "spool"),
-            "VAR_DIR": str(directory / "var"),
-            "LOCAL_MODE": "0",
-            "LOCAL_ONLY": "0",
-            "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_MESSAGES_PER_MINUTE": "0",
-        }
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        env = product_env(directory, postgres.url, redis.url, f"http://127.0.0.1:{upstream_port}")
         endpoint_id, slug = create_endpoint(env, "ingest")
         web = AsgiServer(env, directory / "web.log")
         web.args = ["taskset", "-c", "1", *web.args]

@@ -138,25 +138,9 @@ class FaultStack:
         self.postgres.start()
         self.postgres.create_database()
         self.redis.start()
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "codecosts.settings",
-            "SECRET_KEY": os.environ.get("SECRET_KEY") or "fault-suite-secret-key",
-            "DATABASE_URL": self.postgres.url,
-            "REDIS_URL": self.redis.url,
-            "ANTHROPIC_UPSTREAM_URL": self.upstream.url,
-            "OPENAI_UPSTREAM_URL": self.upstream.url,
-            "USAGE_SPOOL_DIR": str(self.spool_dir),
-            "VAR_DIR": str(self.directory / "var"),
-            "LOCAL_MODE": "0",
-            "LOCAL_ONLY": "0",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-            "RATE_LIMIT_MESSAGES_PER_MINUTE": "0",
-            "RATE_LIMIT_COUNT_TOKENS_PER_MINUTE": "0",
-            **{name: str(value) for name, value in self.settings.items()},
-        }
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)
+        self.env = product_env(
+            self.directory, self.postgres.url, self.redis.url, self.upstream.url, **self.settings
+        )
         self.start_worker()
         self.start_web()
         return self
@@ -224,6 +208,31 @@ class FaultStack:
             self.redis.kill()
         self.postgres.remove()
         self.upstream.stop()
+
+
+def product_env(directory: Path, database_url: str, redis_url: str, upstream_url: str, **settings) -> dict:
+    """The environment of the product's processes (hosted mode, rate limits off) on these
+    services, migrated; `settings` add to it or replace what it sets."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "codecosts.settings",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "fault-suite-secret-key",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "ANTHROPIC_UPSTREAM_URL": upstream_url,
+        "OPENAI_UPSTREAM_URL": upstream_url,
+        "USAGE_SPOOL_DIR": str(directory / "spool"),
+        "VAR_DIR": str(directory / "var"),
+        "LOCAL_MODE": "0",
+        "LOCAL_ONLY": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        "RATE_LIMIT_MESSAGES_PER_MINUTE": "0",
+        "RATE_LIMIT_COUNT_TOKENS_PER_MINUTE": "0",
+        **{name: str(value) for name, value in settings.items()},
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    return env
 
 
 def create_endpoint(env: dict, name: str) -> tuple[str, str]:

@@ -86,19 +86,14 @@ class Journal:
 
     def seen(self, call_id: str, usage) -> None:
         """A stream's usage so far, for the log if the process dies before its end."""
-        line = orjson.dumps({"u": {"id": call_id, "usage": usage}}) + b"\n"
-        with self._lock:
-            try:
-                os.write(self._fd, line)
-            except OSError:
-                self._failed()
-                return
-            self._size += len(line)
+        self._append(orjson.dumps({"u": {"id": call_id, "usage": usage}}) + b"\n")
 
     def finished(self, record: UsageRecord) -> None:
         """The call ended: its record, bodies aside, before it goes to the pipeline.
         (orjson writes the TokenUsage dataclass itself: no dict is built for it here.)"""
-        line = orjson.dumps({"f": {name: getattr(record, name) for name in _FINISH_FIELDS}}) + b"\n"
+        self._append(orjson.dumps({"f": {name: getattr(record, name) for name in _FINISH_FIELDS}}) + b"\n")
+
+    def _append(self, line: bytes) -> None:
         with self._lock:
             try:
                 os.write(self._fd, line)

@@ -13,6 +13,7 @@ from providers.registry import spec_for
 from providers.requests import RequestInfo, request_info
 from providers.sse import SSESplitter
 from providers.tokens import TokenUsage
+from tests.providers.parsing import json_parses
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "EXPECTED.json").read_text())["fixtures"]
@@ -286,18 +287,7 @@ def test_unknown_event_types_are_ignored():
 
 
 def test_content_block_and_ping_events_are_never_json_parsed(monkeypatch):
-    parsed = []
-    real_loads = anthropic_module.orjson.loads
-
-    class CountingOrjson:
-        JSONDecodeError = anthropic_module.orjson.JSONDecodeError
-
-        @staticmethod
-        def loads(data):
-            parsed.append(bytes(data)[:40])
-            return real_loads(data)
-
-    monkeypatch.setattr(anthropic_module, "orjson", CountingOrjson)
+    parsed = json_parses(monkeypatch, anthropic_module)
     usage = metered(fixture("anthropic_stream_tool_use.sse"))
     assert usage.output_tokens == 89
     assert [p[:30] for p in parsed] == [

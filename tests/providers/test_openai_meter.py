@@ -10,6 +10,7 @@ from providers.openai import meter as openai_module
 from providers.openai.meter import OpenAIChatMeter, OpenAIEmbeddingsMeter, OpenAIResponsesMeter
 from providers.requests import request_info
 from providers.tokens import TokenUsage
+from tests.providers.parsing import json_parses
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "EXPECTED.json").read_text())["fixtures"]
@@ -161,18 +162,7 @@ def test_a_chat_stream_marks_usage_final_only_when_the_usage_chunk_arrives():
 
 
 def test_a_chat_stream_parses_only_the_first_the_finishing_and_the_usage_chunks(monkeypatch):
-    parsed = []
-    real_loads = openai_module.orjson.loads
-
-    class CountingOrjson:
-        JSONDecodeError = openai_module.orjson.JSONDecodeError
-
-        @staticmethod
-        def loads(data):
-            parsed.append(data)
-            return real_loads(data)
-
-    monkeypatch.setattr(openai_module, "orjson", CountingOrjson)
+    parsed = json_parses(monkeypatch, openai_module)
     meter = OpenAIChatMeter()
     meter.feed(fixture(CHAT_STREAM))
     assert meter.usage.output_tokens == 10

@@ -12,6 +12,7 @@ from django.core.management import call_command
 
 from providers.anthropic import meter as anthropic_module
 from providers.anthropic.meter import AnthropicMeter
+from tests.providers.parsing import json_parses
 from tests.usage.test_iteration_costs import AT, FIXTURES, logged
 from usage.models import UsageDaily, UsageLog, UsageLogBody
 
@@ -172,23 +173,12 @@ def test_recompute_costs_uses_the_columns_when_the_body_was_cut_off(endpoint):
 
 
 def test_the_meter_parses_only_the_events_that_carry_usage_or_a_fallback(monkeypatch):
-    parsed = []
-    real_loads = anthropic_module.orjson.loads
-
-    class CountingOrjson:
-        JSONDecodeError = anthropic_module.orjson.JSONDecodeError
-
-        @staticmethod
-        def loads(data):
-            parsed.append(bytes(data)[:30])
-            return real_loads(data)
-
-    monkeypatch.setattr(anthropic_module, "orjson", CountingOrjson)
+    parsed = json_parses(monkeypatch, anthropic_module)
     meter = AnthropicMeter()
     meter.feed((FIXTURES / "anthropic_fallback_chain.sse").read_bytes())
 
     assert meter.usage.fallbacks and meter.usage.iterations
-    assert parsed == [
+    assert [p[:30] for p in parsed] == [
         b'{"type":"message_start","messa',
         b'{"type":"content_block_start",',
         b'{"type":"content_block_start",',
