@@ -19,6 +19,8 @@ class RequestInfo:
     stream: bool = False
     metadata_user_id: str = ""
     claude_code_session_id: str = ""
+    # OpenAI's end-user id (`safety_identifier`, or the older `user`).
+    end_user: str = ""
     # OpenAI chat: stream_options.include_usage, without which a stream reports no usage.
     include_usage: bool = False
     # The first user text, shortened: what a Claude Code session is named after.
@@ -46,6 +48,7 @@ def request_info(body: bytes) -> RequestInfo:
         stream=obj.get("stream") is True,
         metadata_user_id=user_id,
         claude_code_session_id=claude_code_session_id(user_id),
+        end_user=as_str(obj.get("safety_identifier")) or as_str(obj.get("user")) or "",
         include_usage=as_dict(obj.get("stream_options")).get("include_usage") is True,
         first_prompt=first_prompt(obj.get("messages")),
         speed=as_str(obj.get("speed")) or "",
@@ -104,3 +107,23 @@ def claude_code_session_id(user_id: str) -> str:
         if sep:
             return session.strip()
     return ""
+
+
+def claude_code_person(user_id: str) -> str:
+    """Who Claude Code's `metadata.user_id` names: `account:<uuid>` when signed in to an
+    account, else `device:<id>` (its install's id); "" when it is not Claude Code's form.
+    """
+    if user_id[:1] == "{":
+        try:
+            obj = as_dict(orjson.loads(user_id))
+        except orjson.JSONDecodeError:
+            return ""
+        account, device = as_str(obj.get("account_uuid")), as_str(obj.get("device_id"))
+    elif user_id.startswith("user_") and "_account_" in user_id:
+        device, _, rest = user_id[len("user_"):].partition("_account_")
+        account = rest.partition("_session_")[0]
+    else:
+        return ""
+    if account and account.strip():
+        return f"account:{account.strip()}"
+    return f"device:{device.strip()}" if device and device.strip() else ""

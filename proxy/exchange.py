@@ -14,7 +14,7 @@ import uuid
 
 from django.conf import settings
 
-from proxy.headers import key_hint
+from proxy.headers import attribution_headers, key_hint
 from usage import pipeline
 from usage.records import Outcome, UsageRecord
 
@@ -48,6 +48,8 @@ class Exchange:
             # The request's model and metadata are read by the worker, not here.
             "claude_code_session_id": seen_headers.get(b"x-claude-code-session-id", "")[:128],
             "session_name": seen_headers.get(b"x-codecosts-session", "")[:200],
+            # Who and which agent: read and validated by the worker (usage.attribution).
+            "attribution": attribution_headers(seen_headers),
             "request_size": len(body),
         }
         self.t0 = time.perf_counter()

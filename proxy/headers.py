@@ -2,8 +2,16 @@
 
 Request headers are forwarded as sent except hop-by-hop ones and Codecosts' own; the
 headers the proxy itself needs (the key, the session, the caller's credential for its
-last four characters) are picked out in the same pass.
+last four characters, who and which agent calls) are picked out in the same pass, with a
+dictionary lookup each; the worker reads them (usage.attribution).
 """
+
+# Who and what calls (usage.attribution reads them in the worker); Claude Code's own
+# x-claude-code-* headers are forwarded, Codecosts' x-codecosts-* never are.
+ATTRIBUTION_HEADERS = (
+    "x-codecosts-user", "x-codecosts-tags", "x-claude-code-agent-id",
+    "x-claude-code-parent-agent-id", "x-claude-code-request-class", "x-claude-code-agent-type",
+)
 
 # Request headers never forwarded: hop-by-hop ones (and any the Connection header names,
 # RFC 9110 §7.6.1), those the client library or the proxy must set for the new
@@ -32,13 +40,16 @@ _DROP_RESPONSE_HEADERS = frozenset(
 )
 _DROP_RESPONSE_PREFIXES = ("access-control-",)
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id")
-# Read by the proxy (and dropped or forwarded as above).
-_WATCHED = frozenset(
+# Read by the proxy (and dropped or forwarded as above): for itself, and for attribution.
+_READ = frozenset(
     {
         b"x-api-key", b"authorization", b"user-agent", b"x-codecosts-session",
         b"x-claude-code-session-id", b"x-codecosts-key",
     }
 )
+_WATCHED = _READ | {name.encode() for name in ATTRIBUTION_HEADERS}
+# Every x-codecosts-property-<name> is read too (as dropped: no lookup for the others).
+_PROPERTY_PREFIX = b"x-codecosts-property-"
 
 
 def _connection_options(value: str) -> set[str]:
@@ -55,13 +66,20 @@ def forward_headers(scope) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
         if name in _WATCHED:
             seen[name] = value.decode("latin-1")
         if name in _DROP_REQUEST_HEADERS or name.startswith(_DROP_REQUEST_PREFIXES):
-            if name == b"connection":
+            if name.startswith(_PROPERTY_PREFIX):
+                seen[name] = value.decode("latin-1")
+            elif name == b"connection":
                 hop_by_hop = (hop_by_hop or set()) | _connection_options(value.decode("latin-1"))
             continue
         forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
     if hop_by_hop:
         forwarded = [(name, value) for name, value in forwarded if name not in hop_by_hop]
     return forwarded, seen
+
+
+def attribution_headers(seen: dict[bytes, str]) -> dict[str, str]:
+    """The attribution headers of a call, by name, as received (usually none or a few)."""
+    return {name.decode("latin-1"): value for name, value in seen.items() if name not in _READ}
 
 
 def key_hint(seen: dict[bytes, str]) -> str:

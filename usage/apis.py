@@ -8,6 +8,7 @@ from accounts.permissions import Action
 from accounts.scoping import OrganizationScopedViewSet
 from codecosts.api import CursorPagination
 from usage.models import Session, UsageDaily, UsageLog
+from usage.params import UsageLogFilterSerializer, UsageSummaryParamsSerializer
 from usage.selectors.bodies import usage_log_bodies
 from usage.selectors.logs import (
     usage_log_cost_breakdown,
@@ -21,9 +22,7 @@ from usage.serializers import (
     SessionCreateInputSerializer,
     SessionSerializer,
     UsageLogDetailSerializer,
-    UsageLogFilterSerializer,
     UsageLogSerializer,
-    UsageSummaryParamsSerializer,
     summary_representation,
 )
 from usage.services.sessions import session_end, session_start
@@ -63,7 +62,14 @@ class UsageLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organiza
             model=data.get("model", ""),
             outcome=data.get("outcome", ""),
             session=data.get("session"),
+            person=data.get("person", ""),
+            request_class=data.get("request_class", ""),
+            agent_type=data.get("agent_type", ""),
+            agent=data.get("agent", ""),
+            tag=data.get("tag", ""),
+            property=data.get("property"),
             time_range=params.time_range(),
+            organization_id=self.get_organization().id,
         )
 
     def retrieve(self, request, pk=None):
@@ -82,7 +88,7 @@ class UsageLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organiza
 
 
 class UsageSummaryViewSet(OrganizationScopedViewSet):
-    """GET /api/usage/summary?group_by=endpoint|model|day|session&since=&until="""
+    """GET /api/usage/summary?group_by=endpoint|model|day|session|person|request_class|agent_type|tag|property:<name>&since=&until="""
 
     queryset = UsageDaily.objects.all()
     pagination_class = None

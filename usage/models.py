@@ -1,3 +1,9 @@
+"""The usage app's models: logs, their bodies and labels, sessions and the rollups.
+
+One module on purpose: Django looks for an app's models in one module, and these are
+read together (each rollup names the log fields it sums).
+"""
+
 import uuid
 
 from django.db import models
@@ -56,6 +62,14 @@ class Session(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class PersonSource(models.TextChoices):
+    """How a call's person was told (usage.attribution), strongest first."""
+
+    KEY = "key", "Codecosts key"
+    HEADER = "header", "x-codecosts-user"
+    BODY = "body", "Request body (metadata.user_id, user)"
 
 
 class UsageLog(models.Model):
@@ -134,6 +148,19 @@ class UsageLog(models.Model):
     key_hint = models.CharField(max_length=8, blank=True)
     claude_code_session_id = models.CharField(max_length=128, blank=True)
     session_name = models.CharField(max_length=200, blank=True)
+
+    # Who and what spent it (usage.attribution): the person, how they were identified,
+    # Claude Code's agent and request class, and the caller's tags and properties.
+    person = models.CharField(max_length=100, blank=True)
+    person_source = models.CharField(max_length=8, choices=PersonSource.choices, blank=True)
+    agent_id = models.CharField(max_length=64, blank=True)
+    parent_agent_id = models.CharField(max_length=64, blank=True)
+    request_class = models.CharField(max_length=32, blank=True)
+    agent_type = models.CharField(max_length=64, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    # What of the attribution headers was cut or left out, and why (lengths, characters, counts).
+    attribution_warnings = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -153,10 +180,56 @@ class UsageLog(models.Model):
                 name="usagelog_org_outcome_notok",
             ),
             models.Index(fields=["session", "-started_at"]),
+            models.Index(
+                fields=["organization", "person", "-started_at", "-id"],
+                name="usagelog_org_person_started",
+            ),
+            models.Index(
+                fields=["organization", "request_class", "-started_at", "-id"],
+                name="usagelog_org_class_started",
+            ),
+            models.Index(
+                fields=["organization", "agent_type", "-started_at", "-id"],
+                condition=~models.Q(agent_type=""),
+                name="usagelog_org_agenttype",
+            ),
+            # The calls of one subagent run (the Agents view's most expensive runs).
+            models.Index(
+                fields=["organization", "agent_id", "started_at"],
+                condition=~models.Q(agent_id=""),
+                name="usagelog_org_agent",
+            ),
         ]
 
     def __str__(self):
         return f"{self.model or self.request_model} {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UsageLogLabel(models.Model):
+    """One tag or property of a log, apart so that the logs list filters by it on an index.
+
+    The log itself keeps its tags and properties (UsageLog.tags, .properties) for display.
+    """
+
+    class Kind(models.TextChoices):
+        TAG = "tag", "Tag"
+        PROPERTY = "property", "Property"
+
+    log = models.ForeignKey(UsageLog, on_delete=models.CASCADE, related_name="labels")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # The property's name; "" for a tag.
+    name = models.CharField(max_length=64, blank=True)
+    value = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["organization", "kind", "name", "value", "-started_at"],
+                name="usagelabel_lookup",
+            )
+        ]
 
 
 class UsageLogBody(models.Model):
@@ -217,3 +290,37 @@ class UsageDaily(models.Model):
             )
         ]
         indexes = [models.Index(fields=["organization", "day"])]
+
+
+class UsageRollup(models.Model):
+    """Totals per organization, day and one attribution dimension, kept by the usage writer.
+
+    `dimension` is `person`, `request_class`, `agent_type`, `session`, `agent` (a
+    subagent run's agent id), `tag` or `property:<name>`; `key` its value, "" for calls
+    without one (no person, no session, no tag; properties and agents have no "" row).
+    A call with two tags counts under both. `usage_daily_rebuild` rebuilds these too.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    dimension = models.CharField(max_length=73)
+    key = models.CharField(max_length=200, blank=True)
+
+    calls = models.PositiveIntegerField(default=0)
+    error_calls = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_write_5m_tokens = models.BigIntegerField(default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cost_cents = models.DecimalField(default=0, **COST_FIELD)
+    cache_savings_cents = models.DecimalField(default=0, **COST_FIELD)
+    duration_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "dimension", "key", "day"], name="usage_rollup_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "dimension", "day"], name="usagerollup_dim_day")]

@@ -60,6 +60,8 @@ class UsageRecord:
     api_key_id: str = ""
     claude_code_session_id: str = ""
     session_name: str = ""
+    # The attribution headers as received, by name (usage.attribution reads them).
+    attribution: dict[str, str] = field(default_factory=dict)
     response_content_type: str = ""
     request_body: "Body" = b""
     response_body: "Body" = b""

@@ -4,16 +4,13 @@ Costs go out as decimal strings in cents, exact (never a float), trailing zeros
 trimmed: "1.383", "0", or null when a call could not be priced.
 """
 
-import re
 from datetime import UTC, date, datetime
 
 from rest_framework import serializers
 
 from usage.models import Session, UsageLog
 from usage.money import cents
-from usage.selectors.logs import NO_SESSION, USAGE_LOG_LIST_FIELDS
-from usage.selectors.summary import GROUP_BY_CHOICES
-from usage.time_range import TimeRange, day_end, day_start
+from usage.selectors.logs import USAGE_LOG_LIST_FIELDS
 
 
 class CentsField(serializers.Field):
@@ -23,121 +20,6 @@ class CentsField(serializers.Field):
 
     def to_representation(self, value):
         return cents(value)
-
-
-# --- Query parameters -----------------------------------------------------------------
-
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_BOUND_HELP = (
-    "an ISO 8601 date (2026-03-01) or date-time (2026-03-01T09:30:00Z; without an offset, UTC)"
-)
-
-
-class BoundField(serializers.Field):
-    """One end of a time range: a UTC day, or an instant.
-
-    `since`: a date means from the start of that day. `until` (exclusive): a date-time
-    is the first instant not included; a date means up to the end of that day, so
-    `since=2026-03-01&until=2026-03-01` is that one whole day. Days are UTC days.
-    """
-
-    default_error_messages = {"invalid": "{name} must be " + _BOUND_HELP}
-
-    def __init__(self, *, end: bool, **kwargs):
-        self.end = end
-        kwargs.setdefault("required", False)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        text = str(data).strip()
-        if not text:
-            return None
-        try:
-            if _DATE_RE.fullmatch(text):
-                day = date.fromisoformat(text)
-                return day_end(day) if self.end else day_start(day)
-            # "+02:00" in an unencoded query string arrives as " 02:00".
-            if "T" in text and re.search(r" [0-9]{2}:?[0-9]{2}$", text):
-                text = text[: text.rindex(" ")] + "+" + text[text.rindex(" ") + 1 :]
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            self.fail("invalid", name=self.field_name)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment
-
-
-class TimeRangeParamsSerializer(serializers.Serializer):
-    since = BoundField(end=False)
-    until = BoundField(end=True)
-
-    def validate(self, attrs):
-        since, until = attrs.get("since"), attrs.get("until")
-        if since is not None and until is not None and until <= since:
-            raise serializers.ValidationError(
-                {"until": ["until must be after since"]}, code="invalid_range"
-            )
-        return attrs
-
-    def time_range(self) -> TimeRange:
-        return TimeRange(
-            since=self.validated_data.get("since"), until=self.validated_data.get("until")
-        )
-
-
-class SessionReferenceField(serializers.Field):
-    """A session id, or "none" for calls outside any session."""
-
-    default_error_messages = {"invalid": f'session must be a session id or "{NO_SESSION}"'}
-
-    def to_internal_value(self, data):
-        text = str(data).strip()
-        if text == "" or text == NO_SESSION:
-            return text
-        try:
-            return serializers.UUIDField().to_internal_value(text)
-        except serializers.ValidationError:
-            self.fail("invalid")
-
-
-class UsageLogFilterSerializer(TimeRangeParamsSerializer):
-    endpoint = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=63,
-        error_messages={"max_length": "endpoint must be an endpoint id or slug"},
-    )
-    model = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=128,
-        error_messages={"max_length": "model must be at most 128 characters"},
-    )
-    outcome = serializers.ChoiceField(
-        choices=UsageLog.Outcome.values,
-        required=False,
-        allow_blank=True,
-        error_messages={
-            "invalid_choice": "outcome must be one of " + ", ".join(UsageLog.Outcome.values)
-        },
-    )
-    session = SessionReferenceField(required=False)
-
-    def validate_endpoint(self, value: str) -> str:
-        value = value.strip()
-        if value and not re.fullmatch(r"[A-Za-z0-9-]+", value):
-            raise serializers.ValidationError("endpoint must be an endpoint id or slug")
-        return value
-
-
-class UsageSummaryParamsSerializer(TimeRangeParamsSerializer):
-    group_by = serializers.ChoiceField(
-        choices=GROUP_BY_CHOICES,
-        error_messages={
-            "required": "group_by is required: one of " + ", ".join(GROUP_BY_CHOICES),
-            "invalid_choice": "group_by must be one of " + ", ".join(GROUP_BY_CHOICES),
-        },
-    )
 
 
 # --- Usage logs -----------------------------------------------------------------------
@@ -224,6 +106,7 @@ class UsageLogDetailSerializer(UsageLogSerializer):
             "cost_breakdown",
             "cost_parts",
             "cost_by_model",
+            "attribution_warnings",
         ]
         read_only_fields = fields
 
@@ -236,6 +119,7 @@ def summary_sums(sums: dict) -> dict:
 
 
 def summary_representation(summary) -> dict:
+    """Rows keyed by what they group (a null key: calls without a session, person, tag…)."""
     items = []
     for row in summary.rows:
         key = row.key.isoformat() if isinstance(row.key, date) else row.key

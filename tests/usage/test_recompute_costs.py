@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from usage.models import Session, UsageDaily, UsageLog
+from usage.models import Session, UsageDaily, UsageLog, UsageRollup
 
 pytestmark = pytest.mark.django_db
 
@@ -254,8 +254,12 @@ def test_session_totals_are_recomputed_from_their_logs(endpoint, session):
     assert session.cost_cents == Decimal("0.9")
     assert untouched.cost_cents == Decimal("7")
     assert output == (
-        "3 logs seen, 3 changed, 1 unpriced, 1 session totals updated, 2 daily totals rebuilt.\n"
+        "3 logs seen, 3 changed, 1 unpriced, 1 session totals updated, 2 daily totals and "
+        "5 rollups rebuilt.\n"
     )
+    # And the rollups (one row each for no person, class, agent type and tag; the session).
+    by_session = UsageRollup.objects.get(dimension="session", key=str(session.id))
+    assert (by_session.calls, by_session.cost_cents) == (3, Decimal("0.9"))
     # The dashboards' daily totals follow the new prices: one row per model that day.
     daily = {row.model: row for row in UsageDaily.objects.filter(day=date(2026, 11, 20))}
     assert daily["claude-sonnet-4-6"].cost_cents == Decimal("0.9")

@@ -54,6 +54,14 @@ LIST_FIELDS = {
     "user_agent",
     "key_hint",
     "claude_code_session_id",
+    "person",
+    "person_source",
+    "agent_id",
+    "parent_agent_id",
+    "request_class",
+    "agent_type",
+    "tags",
+    "properties",
 }
 
 
@@ -159,6 +167,13 @@ def test_it_lists_the_organizations_logs_newest_first_with_every_field(api_clien
         user_agent="claude-cli/2.1.80",
         key_hint="4321",
         claude_code_session_id="cc-1",
+        person="alice",
+        person_source="header",
+        agent_id="aef2b311553cc0957",
+        request_class="subagent",
+        agent_type="Explore",
+        tags=["refactor"],
+        properties={"repo": "codecosts"},
     )
 
     response = api_client.get(LIST_URL)
@@ -204,6 +219,14 @@ def test_it_lists_the_organizations_logs_newest_first_with_every_field(api_clien
         "user_agent": "claude-cli/2.1.80",
         "key_hint": "4321",
         "claude_code_session_id": "cc-1",
+        "person": "alice",
+        "person_source": "header",
+        "agent_id": "aef2b311553cc0957",
+        "parent_agent_id": "",
+        "request_class": "subagent",
+        "agent_type": "Explore",
+        "tags": ["refactor"],
+        "properties": {"repo": "codecosts"},
     }
     assert body["items"][1]["cost_cents"] == "1.383"
 

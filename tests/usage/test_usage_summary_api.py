@@ -317,9 +317,9 @@ def test_a_missing_group_by_is_a_400_listing_the_allowed_values(api_client):
     assert response.status_code == 400
     body = error(response)
     assert body["fields"] == {
-        "group_by": ["group_by is required: one of endpoint, model, day, session"]
+        "group_by": ["group_by is required: one of endpoint, model, day, session, person, request_class, agent_type, tag or property:<name>"]
     }
-    assert body["message"] == "group_by is required: one of endpoint, model, day, session."
+    assert body["message"] == "group_by is required: one of endpoint, model, day, session, person, request_class, agent_type, tag or property:<name>."
 
 
 @pytest.mark.parametrize("value", ["week", "", "ENDPOINT"])
@@ -327,7 +327,7 @@ def test_an_invalid_group_by_is_a_400_listing_the_allowed_values(api_client, val
     response = api_client.get(URL, {"group_by": value})
 
     assert response.status_code == 400
-    assert error(response)["message"] == "group_by must be one of endpoint, model, day, session."
+    assert error(response)["message"] == "group_by must be one of endpoint, model, day, session, person, request_class, agent_type, tag or property:<name>."
 
 
 @pytest.mark.parametrize(

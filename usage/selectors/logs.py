@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 
 from providers.tokens import TokenUsage
 from usage.cost_parts import COUNTS, StoredPart, stored_parts
-from usage.models import UsageLog
+from usage.models import UsageLog, UsageLogLabel
 from usage.pricing import CLASSES, PART_LABELS, cost_breakdown
 from usage.time_range import TimeRange
 
@@ -48,10 +48,20 @@ USAGE_LOG_LIST_FIELDS = (
     "user_agent",
     "key_hint",
     "claude_code_session_id",
+    "person",
+    "person_source",
+    "agent_id",
+    "parent_agent_id",
+    "request_class",
+    "agent_type",
+    "tags",
+    "properties",
 )
 
 # The `session` filter's value for calls outside any session.
 NO_SESSION = "none"
+# The person, request_class, agent_type, tag or property filter's value for calls without one.
+NOT_SET = "(none)"
 
 
 def usage_log_list(
@@ -61,12 +71,23 @@ def usage_log_list(
     model: str = "",
     outcome: str = "",
     session: uuid.UUID | str | None = None,
+    person: str = "",
+    request_class: str = "",
+    agent_type: str = "",
+    agent: str = "",
+    tag: str = "",
+    property: tuple[str, str] | None = None,
     time_range: TimeRange = TimeRange(),
+    organization_id=None,
 ) -> QuerySet[UsageLog]:
     """Narrow logs by the list filters; only the list's columns, never a join to the bodies.
 
     `endpoint` is an endpoint id or slug (a slug also finds calls of a since-deleted
-    endpoint); `session` a session id or NO_SESSION. Empty values do not filter.
+    endpoint); `session` a session id or NO_SESSION; `agent` a subagent run's agent id;
+    `property` a (name, value) pair. NOT_SET as a person, request class, agent type, tag
+    or property value finds the calls without one. Empty values do not filter.
+    `organization_id` (that of `queryset`'s logs) lets a tag or property filter read its
+    index.
     """
     queryset = queryset.only(*USAGE_LOG_LIST_FIELDS)
     if endpoint:
@@ -82,7 +103,27 @@ def usage_log_list(
         queryset = queryset.filter(session__isnull=True)
     elif session:
         queryset = queryset.filter(session_id=session)
+    for field, value in (("person", person), ("request_class", request_class), ("agent_type", agent_type)):
+        if value:
+            queryset = queryset.filter(**{field: "" if value == NOT_SET else value})
+    if agent:
+        queryset = queryset.filter(agent_id=agent)
+    labels = time_range.filter(UsageLogLabel.objects.all())
+    if organization_id is not None:
+        labels = labels.filter(organization_id=organization_id)
+    if tag:
+        queryset = _labelled(queryset, labels.filter(kind=UsageLogLabel.Kind.TAG, name=""), tag)
+    if property is not None:
+        name, value = property
+        queryset = _labelled(queryset, labels.filter(kind=UsageLogLabel.Kind.PROPERTY, name=name), value)
     return time_range.filter(queryset)
+
+
+def _labelled(queryset: QuerySet[UsageLog], labels: QuerySet[UsageLogLabel], value: str) -> QuerySet[UsageLog]:
+    """The logs with this tag or property value (or, for NOT_SET, without any such label)."""
+    if value == NOT_SET:
+        return queryset.exclude(id__in=labels.values("log_id"))
+    return queryset.filter(id__in=labels.filter(value=value).values("log_id"))
 
 
 def usage_log_token_usage(log: UsageLog) -> TokenUsage:

@@ -1,5 +1,6 @@
-"""Totals of an organization's calls in a time range, grouped by endpoint, model, day or
-session: from the daily totals when the range is whole days, else from the logs."""
+"""Totals of an organization's calls in a time range, grouped by endpoint, model, day,
+session, person, request class, agent type, tag or a property: from the daily totals and
+rollups when the range is whole days, else from the logs."""
 
 from dataclasses import dataclass
 from datetime import UTC
@@ -11,10 +12,14 @@ from django.db.models.functions import TruncDate
 from accounts.models import Organization
 from proxy.models import ProxyEndpoint
 from usage.cost_parts import per_model, stored_parts
-from usage.models import Session, UsageDaily, UsageLog
+from usage.models import Session, UsageDaily, UsageLog, UsageLogLabel, UsageRollup
 from usage.time_range import TimeRange
 
-GROUP_BY_CHOICES = ("endpoint", "model", "day", "session")
+GROUP_BY_CHOICES = ("endpoint", "model", "day", "session", "person", "request_class", "agent_type", "tag")
+# group_by=property:<name> groups by one property's values.
+PROPERTY_GROUP = "property:"
+# Kept per day by the worker (UsageRollup); the others by UsageDaily.
+ROLLUP_GROUPS = ("session", "person", "request_class", "agent_type", "tag")
 
 # Token classes summed: UsageLog, UsageDaily and Session name them alike.
 TOKEN_SUMS = (
@@ -29,6 +34,13 @@ SUMMARY_SUMS = ("calls", *TOKEN_SUMS, "cost_cents")
 # The same sums read from UsageDaily rows (which count their calls) or from UsageLog rows.
 _DAILY_AGGREGATES = {"calls": Sum("calls")} | {name: Sum(name) for name in SUMMARY_SUMS[1:]}
 _LOG_AGGREGATES = {"calls": Count("id")} | {name: Sum(name) for name in SUMMARY_SUMS[1:]}
+_LABEL_AGGREGATES = {"calls": Count("log_id")} | {name: Sum(f"log__{name}") for name in SUMMARY_SUMS[1:]}
+
+
+def group_by_is_valid(group_by: str) -> bool:
+    if group_by.startswith(PROPERTY_GROUP):
+        return bool(group_by[len(PROPERTY_GROUP):]) and len(group_by) <= 73
+    return group_by in GROUP_BY_CHOICES
 
 
 @dataclass(slots=True)
@@ -49,49 +61,80 @@ class Summary:
 def usage_summary(
     *, organization: Organization, group_by: str, time_range: TimeRange = TimeRange()
 ) -> Summary:
-    """Totals of the organization's calls in a time range, grouped by endpoint, model, day
-    or session, and overall.
+    """Totals of the organization's calls in a time range, grouped by `group_by`, and overall.
 
-    Endpoint, model and day come from the daily totals when the range is whole UTC days
-    (the usual case: fast however many calls there are), else from the logs. Session
-    always comes from the logs (a session's calls within the range), with calls outside
-    any session as one row whose key is None. Rows are ordered by cost, highest first;
-    days oldest first.
+    With a range of whole UTC days (the usual case: fast however many calls there are) the
+    rows come from the daily totals (endpoint, model, day) or the rollups (the others),
+    else from the logs. Calls without a session, person, request class, agent type or tag
+    are one row whose key is None; a call with two tags counts under both. For a
+    property, calls without it are the row whose key is None. Rows are ordered by cost,
+    highest first; days oldest first.
     """
-    if group_by not in GROUP_BY_CHOICES:
-        raise ValueError(f"group_by must be one of {', '.join(GROUP_BY_CHOICES)}")
-    if group_by != "session" and time_range.whole_days:
-        rows_qs = time_range.filter_days(UsageDaily.objects.filter(organization=organization))
-        aggregates = _DAILY_AGGREGATES
-        group_field = {"endpoint": "endpoint_slug", "model": "model", "day": "day"}[group_by]
-    else:
-        rows_qs = time_range.filter(UsageLog.objects.filter(organization=organization))
-        aggregates = _LOG_AGGREGATES
-        if group_by == "day":
-            rows_qs = rows_qs.annotate(call_day=TruncDate("started_at", tzinfo=UTC))
-        group_field = {
-            "endpoint": "endpoint_slug",
-            "model": "model",
-            "day": "call_day",
-            "session": "session_id",
-        }[group_by]
-    grouped = rows_qs.order_by().values(group_field).annotate(**aggregates)
+    if not group_by_is_valid(group_by):
+        raise ValueError(f"group_by must be one of {', '.join(GROUP_BY_CHOICES)} or property:<name>")
+    daily = time_range.filter_days(UsageDaily.objects.filter(organization=organization))
+    logs = time_range.filter(UsageLog.objects.filter(organization=organization))
     if time_range.whole_days:
-        # The daily totals give the same sums without a second pass over the logs.
-        daily = time_range.filter_days(UsageDaily.objects.filter(organization=organization))
+        # The daily totals give the same sums without a pass over the logs.
         totals = _sums(daily.order_by().aggregate(**_DAILY_AGGREGATES))
     else:
-        totals = _sums(rows_qs.order_by().aggregate(**aggregates))
-    rows = [SummaryRow(key=row[group_field], label=None, sums=_sums(row)) for row in grouped]
-    if group_by == "model" and rows_qs.model is UsageLog:
-        # Daily totals already count each part under its model; here, the logs do it.
-        _count_parts_under_their_models(rows, rows_qs.filter(multi_part=True))
+        totals = _sums(logs.order_by().aggregate(**_LOG_AGGREGATES))
+    rollup = group_by in ROLLUP_GROUPS or group_by.startswith(PROPERTY_GROUP)
+    if time_range.whole_days and rollup:
+        rows_qs = time_range.filter_days(
+            UsageRollup.objects.filter(organization=organization, dimension=group_by)
+        )
+        rows = _rows(rows_qs.order_by().values("key").annotate(**_DAILY_AGGREGATES), "key")
+    elif time_range.whole_days:
+        group_field = {"endpoint": "endpoint_slug", "model": "model", "day": "day"}[group_by]
+        rows = _rows(daily.order_by().values(group_field).annotate(**_DAILY_AGGREGATES), group_field)
+    elif group_by == "tag" or group_by.startswith(PROPERTY_GROUP):
+        rows = _label_rows(logs, organization=organization, group_by=group_by)
+    else:
+        if group_by == "day":
+            logs = logs.annotate(call_day=TruncDate("started_at", tzinfo=UTC))
+        group_field = {"endpoint": "endpoint_slug", "day": "call_day", "session": "session_id"}.get(group_by, group_by)
+        rows = _rows(logs.order_by().values(group_field).annotate(**_LOG_AGGREGATES), group_field)
+        if group_by == "model":
+            # Daily totals already count each part under its model; here, the logs do it.
+            _count_parts_under_their_models(rows, logs.filter(multi_part=True))
+    for row in rows:
+        if row.key == "":
+            row.key = None  # no person, session, tag…: one row, keyed None
+    if group_by.startswith(PROPERTY_GROUP):
+        _add_unset_row(rows, totals)
     _label(rows, organization=organization, group_by=group_by)
     if group_by == "day":
         rows.sort(key=lambda row: row.key)
     else:
         rows.sort(key=lambda row: (-row.sums["cost_cents"], -row.sums["calls"], str(row.key)))
     return Summary(group_by=group_by, time_range=time_range, rows=rows, totals=totals)
+
+
+def _rows(grouped, group_field: str) -> list[SummaryRow]:
+    return [SummaryRow(key=row[group_field], label=None, sums=_sums(row)) for row in grouped]
+
+
+def _label_rows(logs, *, organization: Organization, group_by: str) -> list[SummaryRow]:
+    """Rows per tag (untagged calls as one) or per value of a property, from the logs."""
+    labels = UsageLogLabel.objects.filter(organization=organization, log__in=logs.values("id"))
+    if group_by == "tag":
+        labels = labels.filter(kind=UsageLogLabel.Kind.TAG)
+    else:
+        labels = labels.filter(kind=UsageLogLabel.Kind.PROPERTY, name=group_by[len(PROPERTY_GROUP):])
+    rows = _rows(labels.order_by().values("value").annotate(**_LABEL_AGGREGATES), "value")
+    if group_by == "tag":
+        untagged = logs.exclude(labels__kind=UsageLogLabel.Kind.TAG).order_by().aggregate(**_LOG_AGGREGATES)
+        if untagged["calls"]:
+            rows.append(SummaryRow(key=None, label=None, sums=_sums(untagged)))
+    return rows
+
+
+def _add_unset_row(rows: list[SummaryRow], totals: dict) -> None:
+    """Calls without the property: the totals less its values' rows (one value a call)."""
+    unset = {name: totals[name] - sum(row.sums[name] for row in rows) for name in SUMMARY_SUMS}
+    if unset["calls"]:
+        rows.append(SummaryRow(key=None, label=None, sums=unset))
 
 
 def _count_parts_under_their_models(rows: list[SummaryRow], logs) -> None:
@@ -136,10 +179,13 @@ def _label(rows: list[SummaryRow], *, organization: Organization, group_by: str)
             # A deleted endpoint's calls keep its slug.
             row.label = names.get(row.key, row.key)
     elif group_by == "session":
-        names = dict(
-            Session.objects.filter(
+        # Keys are session ids: UUIDs from the logs, strings from the rollups.
+        names = {
+            str(pk): name
+            for pk, name in Session.objects.filter(
                 organization=organization, id__in=[row.key for row in rows if row.key]
             ).values_list("id", "name")
-        )
+        }
         for row in rows:
+            row.key = str(row.key) if row.key is not None else None
             row.label = names.get(row.key) if row.key is not None else None

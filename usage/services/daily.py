@@ -1,7 +1,6 @@
 """The daily totals (UsageDaily) the dashboard and whole-day summaries read instead of logs."""
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from usage.cost_parts import per_model, stored_parts
 from usage.models import UsageDaily, UsageLog
@@ -31,7 +30,7 @@ def _daily_values(log: UsageLog, savings) -> dict:
     return values
 
 
-def _contributions(log: UsageLog, usage) -> list[tuple[str, dict]]:
+def log_contributions(log: UsageLog, usage) -> list[tuple[str, dict]]:
     """What one log adds to its day, per model.
 
     A call with parts beyond its top-level usage (UsageLog.multi_part) adds each part's
@@ -76,30 +75,76 @@ _PART_SUMS = (
 _DAILY_FIELDS = (*DAILY_SUMS, "calls", "error_calls", "unpriced_calls", "cost_cents", "cache_savings_cents")
 
 
-def usage_daily_add(logs_and_usage) -> None:
-    """Add logs to their days' totals: one update (or the day's first row) per key."""
+def usage_daily_add(contributed) -> None:
+    """Add logs to their days' totals, given each log with its `log_contributions`: one
+    update (or the day's first row) per key."""
     totals: dict[tuple, dict] = {}
     endpoints: dict[tuple, object] = {}
-    for log, usage in logs_and_usage:
-        for model, values in _contributions(log, usage):
+    for log, contributions in contributed:
+        for model, values in contributions:
             key = (log.organization_id, log.started_at.date(), log.endpoint_slug, log.provider, model)
-            if key in totals:
-                for field, value in values.items():
-                    totals[key][field] += value
-            else:
-                totals[key] = values
-                endpoints[key] = log.endpoint_id
-    for key, values in totals.items():
-        lookup = dict(zip(("organization_id", "day", "endpoint_slug", "provider", "model"), key))
-        increments = {field: F(field) + value for field, value in values.items()}
-        if UsageDaily.objects.filter(**lookup).update(**increments):
-            continue
-        try:
-            with transaction.atomic():
-                UsageDaily.objects.create(**lookup, endpoint_id=endpoints[key], **values)
-        except IntegrityError:
-            # Another writer created the day's row first.
-            UsageDaily.objects.filter(**lookup).update(**increments)
+            totals_accumulate(totals, key, values)
+            endpoints.setdefault(key, log.endpoint_id)
+    totals_upsert(
+        UsageDaily, _DAILY_KEY, totals, create=lambda key: {"endpoint_id": endpoints[key]}
+    )
+
+
+_DAILY_KEY = ("organization_id", "day", "endpoint_slug", "provider", "model")
+
+
+def totals_accumulate(totals: dict[tuple, dict], key: tuple, values: dict) -> None:
+    if key in totals:
+        row = totals[key]
+        for field, value in values.items():
+            row[field] += value
+    else:
+        totals[key] = dict(values)
+
+
+def totals_upsert(model, key_fields: tuple[str, ...], totals: dict[tuple, dict], *, create=None) -> None:
+    """Add each key's values to its row of `model` (made when missing): one statement,
+    INSERT … ON CONFLICT (the key) DO UPDATE SET f = f + excluded.f, on SQLite and
+    PostgreSQL alike. `create(key)` gives the other columns of a new row.
+
+    Rows are taken in key order, so that concurrent writers lock them in the same order
+    and never deadlock.
+    """
+    if not totals:
+        return
+    keys = sorted(totals, key=lambda k: tuple(str(part) for part in k))
+    sums = tuple(totals[keys[0]])
+    extra = tuple(create(keys[0])) if create else ()
+    columns = [model._meta.get_field(name) for name in (*key_fields, *extra, *sums)]
+    params = []
+    for key in keys:
+        values = (*key, *(create(key).values() if create else ()), *(totals[key][name] for name in sums))
+        params.extend(field.get_db_prep_save(value, connection) for field, value in zip(columns, values))
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    increments = ", ".join(
+        f"{quote(column)} = {table}.{quote(column)} + excluded.{quote(column)}"
+        for column in (model._meta.get_field(name).column for name in sums)
+    )
+    conflict = ", ".join(quote(model._meta.get_field(name).column) for name in key_fields)
+
+    def sql_for(count: int) -> str:
+        return (
+            f"INSERT INTO {table} ({', '.join(quote(field.column) for field in columns)}) "
+            f"VALUES {', '.join([placeholders] * count)} "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {increments}"
+        )
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), _UPSERT_ROWS):
+            chunk = keys[start:start + _UPSERT_ROWS]
+            cursor.execute(
+                sql_for(len(chunk)), params[start * len(columns):(start + len(chunk)) * len(columns)]
+            )
+
+
+# Rows a statement: well under SQLite's 32,766 parameters with a row's dozen columns.
+_UPSERT_ROWS = 500
 
 
 def usage_daily_rebuild(*, since=None) -> int:
@@ -111,7 +156,7 @@ def usage_daily_rebuild(*, since=None) -> int:
         days = days.filter(day__gte=since)
     rows: dict[tuple, UsageDaily] = {}
     for log in logs.iterator(chunk_size=2000):
-        for model, values in _contributions(log, usage_log_token_usage(log)):
+        for model, values in log_contributions(log, usage_log_token_usage(log)):
             key = (log.organization_id, log.started_at.date(), log.endpoint_slug, log.provider, model)
             row = rows.get(key)
             if row is None:

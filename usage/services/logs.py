@@ -10,10 +10,12 @@ from django.db import IntegrityError, transaction
 from accounts.models import ApiKey, Organization
 from providers.requests import RequestInfo, request_info
 from proxy.models import ProxyEndpoint
+from usage.attribution import Attribution, attribution_resolve
 from usage.cost_parts import call_cost_for, cost_parts_json, is_multi_part
-from usage.models import UsageLog, UsageLogBody
+from usage.models import UsageLog, UsageLogBody, UsageLogLabel
 from usage.records import UsageRecord, body_compressed, body_raw
-from usage.services.daily import usage_daily_add
+from usage.services.daily import log_contributions, usage_daily_add
+from usage.services.rollups import usage_rollup_add
 from usage.services.sessions import SessionResolver, session_totals_add
 
 logger = logging.getLogger("codecosts.usage")
@@ -57,11 +59,13 @@ def usage_log_record_many(*, records: list[UsageRecord]) -> int:
             "id", flat=True
         )
     )
-    # A key deleted since the call (revoked ones stay) leaves the log without it.
+    # A key deleted since the call (revoked ones stay) leaves the log without it. A key
+    # names the call's person: its name, or its prefix when it has none.
     key_ids = {r.api_key_id for r in records if r.api_key_id}
-    keys = set(
-        str(pk) for pk in ApiKey.objects.filter(id__in=key_ids).values_list("id", flat=True)
-    ) if key_ids else set()
+    keys = {
+        str(pk): name or f"{prefix}…"
+        for pk, name, prefix in ApiKey.objects.filter(id__in=key_ids).values_list("id", "name", "display_prefix")
+    } if key_ids else {}
     try:
         with transaction.atomic():
             sessions = SessionResolver(records)
@@ -72,6 +76,10 @@ def usage_log_record_many(*, records: list[UsageRecord]) -> int:
                 request = request_facts(record)
                 log = _log_build(record, request, endpoint_id=endpoint_id)
                 log.api_key_id = record.api_key_id if record.api_key_id in keys else None
+                _attribute(log, attribution_resolve(
+                    headers=record.attribution, request=request,
+                    key_name=keys.get(record.api_key_id), user_agent=record.user_agent,
+                ))
                 log.session = sessions.session_for(
                     record, request, endpoint_id=endpoint_id, started_at=log.started_at
                 )
@@ -79,8 +87,11 @@ def usage_log_record_many(*, records: list[UsageRecord]) -> int:
                 bodies.append(_body_build(record, log))
             UsageLog.objects.bulk_create(logs)
             UsageLogBody.objects.bulk_create(bodies)
+            UsageLogLabel.objects.bulk_create(label for log in logs for label in log_labels(log))
             session_totals_add(logs)
-            usage_daily_add([(log, record.usage) for log, record in zip(logs, records)])
+            contributed = [(log, log_contributions(log, record.usage)) for log, record in zip(logs, records)]
+            usage_daily_add(contributed)
+            usage_rollup_add(contributed)
     except IntegrityError:
         if len(records) == 1:
             # Written meanwhile by a concurrent delivery of the same record.
@@ -106,6 +117,26 @@ def request_facts(record: UsageRecord) -> RequestInfo:
         claude_code_session_id=_text(record.claude_code_session_id or info.claude_code_session_id, 128),
         first_prompt=_text(info.first_prompt, 200),
     )
+
+
+def _attribute(log: UsageLog, found: Attribution) -> None:
+    """Set the log's attribution (its values hold no control characters: usage.attribution)."""
+    log.person, log.person_source = found.person, found.person_source
+    log.agent_id, log.parent_agent_id = found.agent_id, found.parent_agent_id
+    log.request_class, log.agent_type = found.request_class, found.agent_type
+    log.tags, log.properties = found.tags, found.properties
+    log.attribution_warnings = found.warnings
+
+
+def log_labels(log: UsageLog) -> list[UsageLogLabel]:
+    """The log's tags and properties as rows the logs list filters on."""
+    common = dict(log_id=log.id, organization_id=log.organization_id, started_at=log.started_at)
+    labels = [UsageLogLabel(kind=UsageLogLabel.Kind.TAG, value=tag, **common) for tag in log.tags]
+    labels.extend(
+        UsageLogLabel(kind=UsageLogLabel.Kind.PROPERTY, name=name, value=value, **common)
+        for name, value in log.properties.items()
+    )
+    return labels
 
 
 def _text(value: str, limit: int | None = None) -> str:

@@ -25,6 +25,7 @@ from usage.records import TokenUsage
 from usage.selectors.bodies import usage_log_metered
 from usage.selectors.logs import usage_log_token_usage
 from usage.services.daily import usage_daily_rebuild
+from usage.services.rollups import usage_rollup_rebuild
 
 # What the cost_cents column keeps: exact to 1e-10 cents.
 _COST_QUANTUM = Decimal(1).scaleb(-COST_FIELD["decimal_places"])
@@ -217,8 +218,11 @@ class Command(BaseCommand):
             )
             return
         sessions_updated = sessions_cost_recompute(sessions)
-        days = usage_daily_rebuild(since=since.date() if since is not None else None)
+        since_day = since.date() if since is not None else None
+        days = usage_daily_rebuild(since=since_day)
+        rollups = usage_rollup_rebuild(since=since_day)
         self.stdout.write(
             f"{seen} logs seen, {changed} changed, {unpriced} unpriced, "
-            f"{sessions_updated} session totals updated, {days} daily totals rebuilt."
+            f"{sessions_updated} session totals updated, {days} daily totals and "
+            f"{rollups} rollups rebuilt."
         )
