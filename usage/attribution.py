@@ -81,9 +81,9 @@ def attribution_resolve(
 
     found.agent_id = _identifier(headers.get(AGENT_ID_HEADER), AGENT_ID_HEADER, warn)
     found.parent_agent_id = _identifier(headers.get(PARENT_AGENT_ID_HEADER), PARENT_AGENT_ID_HEADER, warn)
-    request_class = _text(headers.get(REQUEST_CLASS_HEADER), REQUEST_CLASS_HEADER, REQUEST_CLASS_MAX, warn).lower()
-    if request_class and not _NAME.fullmatch(request_class):
-        warn(f"{REQUEST_CLASS_HEADER} left out: not a name")
+    request_class = (headers.get(REQUEST_CLASS_HEADER) or "").strip().lower()
+    if request_class and (len(request_class) > REQUEST_CLASS_MAX or not _NAME.fullmatch(request_class)):
+        warn(f"{REQUEST_CLASS_HEADER} left out: not a name of at most {REQUEST_CLASS_MAX} letters, digits, - and _")
         request_class = ""
     if not request_class and found.agent_id:
         request_class = "subagent"  # Claude Code sends an agent id on subagent calls only
@@ -139,7 +139,7 @@ def _tags(value: str | None, warn) -> list[str]:
         return []
     tags = []
     for raw in value.split(","):
-        tag = _text(raw, f"tag '{raw.strip()[:TAG_MAX]}'", TAG_MAX, warn)
+        tag = _text(raw, f"tag '{_CONTROL.sub('?', raw.strip()[:TAG_MAX])}'", TAG_MAX, warn)
         if tag and tag not in tags:
             tags.append(tag)
     if len(tags) > TAGS_MAX:
@@ -159,13 +159,12 @@ def _properties(headers: dict[str, str], warn) -> dict[str, str]:
             warn(f"{header[:PROPERTY_NAME_MAX + len(PROPERTY_PREFIX)]} left out: the name must be "
                  f"at most {PROPERTY_NAME_MAX} letters, digits, - and _")
             continue
-        value = _text(raw, header, PROPERTY_VALUE_MAX, warn)
-        if not value:
-            continue
         if len(properties) >= PROPERTIES_MAX:
             extra += 1
             continue
-        properties[name] = value
+        value = _text(raw, header, PROPERTY_VALUE_MAX, warn)
+        if value:
+            properties[name] = value
     if extra:
         warn(f"x-codecosts-property-*: {PROPERTIES_MAX + extra} properties, the first {PROPERTIES_MAX} kept")
     return properties
