@@ -90,3 +90,91 @@ def setup_snippets(base_url: str, require_key: bool = False) -> list[dict]:
             ),
         },
     ]
+
+
+def attribution_snippets(base_url: str, require_key: bool = False) -> list[dict]:
+    """How each client says who calls and on what: a person, tags and properties.
+
+    A locked endpoint's key already names its person (x-codecosts-user is then ignored),
+    so there the snippets send the key instead of a name.
+    """
+    who = ("x-codecosts-key", "$CODECOSTS_KEY") if require_key else ("x-codecosts-user", "$USER")
+    pairs = [who, ("x-codecosts-tags", "refactor,backend"), ("x-codecosts-property-repo", "shop")]
+    python_who = 'os.environ["CODECOSTS_KEY"]' if require_key else 'os.environ["USER"]'
+    typescript_who = "process.env.CODECOSTS_KEY" if require_key else "process.env.USER"
+    python_headers = (
+        "default_headers={\n"
+        f'        "{who[0]}": {python_who},\n'
+        '        "x-codecosts-tags": "refactor,backend",\n'
+        '        "x-codecosts-property-repo": "shop",\n'
+        "    },\n"
+    )
+    custom_headers = "\n".join(f"{name}: {value}" for name, value in pairs)
+    return [
+        {
+            "key": "claude-code",
+            "label": "Claude Code",
+            "code": (
+                f"export ANTHROPIC_BASE_URL={base_url}\n"
+                "# Newline-separated \"Name: Value\" pairs, sent on every call\n"
+                f'export ANTHROPIC_CUSTOM_HEADERS="{custom_headers}"\n'
+                "# Say what each call is: main, subagent, compaction… and the agent type\n"
+                "export CLAUDE_CODE_GATEWAY_HINT_HEADERS=1\n"
+                "claude"
+            ),
+        },
+        {
+            "key": "python",
+            "label": "Python SDK",
+            "code": (
+                "import os\n\nimport anthropic\n\n"
+                "client = anthropic.Anthropic(\n"
+                f'    base_url="{base_url}",\n'
+                f"    {python_headers}"
+                ")\n"
+                "# One call's own: client.messages.create(..., "
+                'extra_headers={"x-codecosts-property-ticket": "ENG-42"})'
+            ),
+        },
+        {
+            "key": "typescript",
+            "label": "TypeScript SDK",
+            "code": (
+                'import Anthropic from "@anthropic-ai/sdk";\n\n'
+                "const client = new Anthropic({\n"
+                f'  baseURL: "{base_url}",\n'
+                "  defaultHeaders: {\n"
+                f'    "{who[0]}": {typescript_who},\n'
+                '    "x-codecosts-tags": "refactor,backend",\n'
+                '    "x-codecosts-property-repo": "shop",\n'
+                "  },\n"
+                "});\n"
+                "// One call's own: client.messages.create({...}, "
+                '{ headers: { "x-codecosts-property-ticket": "ENG-42" } });'
+            ),
+        },
+        {
+            "key": "curl",
+            "label": "curl",
+            "code": (
+                f"curl {base_url}/v1/messages \\\n"
+                '  -H "x-api-key: $ANTHROPIC_API_KEY" \\\n'
+                + "".join(f'  -H "{name}: {value}" \\\n' for name, value in pairs)
+                + '  -H "anthropic-version: 2023-06-01" \\\n'
+                '  -H "content-type: application/json" \\\n'
+                f'  -d \'{{"model": "{EXAMPLE_ANTHROPIC_MODEL}", "max_tokens": 256, '
+                '"messages": [{"role": "user", "content": "Hello"}]}\''
+            ),
+        },
+        {
+            "key": "openai",
+            "label": "OpenAI SDK",
+            "code": (
+                "import os\n\nfrom openai import OpenAI\n\n"
+                "client = OpenAI(\n"
+                f'    base_url="{base_url}/openai/v1",\n'
+                f"    {python_headers}"
+                ")"
+            ),
+        },
+    ]

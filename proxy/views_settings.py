@@ -20,7 +20,7 @@ from accounts.services import api_key_create, api_key_revoke
 from accounts.views import organization_required, render_page
 from proxy.models import ProxyEndpoint
 from proxy.services import proxy_endpoint_create, proxy_endpoint_delete, proxy_endpoint_update
-from proxy.snippets import setup_snippets
+from proxy.snippets import attribution_snippets, setup_snippets
 
 
 def _settings_page(request, organization, *, status: int = 200, **context):
@@ -29,6 +29,11 @@ def _settings_page(request, organization, *, status: int = 200, **context):
         for endpoint in ProxyEndpoint.objects.of(organization)
         for url in [endpoint.base_url(request)]
     ]
+    # Shown for the first endpoint: the headers are the same for every one.
+    first = endpoints[0] if endpoints else None
+    context["attribution_snippets"] = (
+        attribution_snippets(first["url"], first["endpoint"].require_key) if first else []
+    )
     context.setdefault("endpoint_form", {"name": "", "slug": ""})
     context.setdefault("endpoint_errors", {})
     return render_page(

@@ -203,3 +203,21 @@ def test_a_utf8_name_is_read_as_sent_and_a_header_the_server_refuses_reaches_not
     assert status == 400
     assert len(live_stack.upstream.requests) == since + 1
     assert UsageLog.objects.filter(endpoint=proxy_endpoint).count() == 1
+
+
+def test_the_settings_pages_python_snippet_attributes_its_calls(live_stack, proxy_endpoint, monkeypatch):
+    """The snippet as shown, run: its default headers name the person, tags and property."""
+    from proxy.snippets import attribution_snippets
+
+    code = next(s["code"] for s in attribution_snippets(live_stack.base_url(proxy_endpoint)) if s["key"] == "python")
+    monkeypatch.setenv("USER", "dana")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
+    namespace = {}
+    exec(code, namespace)  # noqa: S102 - our own snippet, run as a user would paste it
+    response = namespace["client"].messages.with_raw_response.create(
+        model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "x"}],
+        extra_headers={"x-codecosts-property-ticket": "ENG-42"},
+    )
+    log = live_stack.log(response.headers["x-codecosts-log-id"])
+    assert (log.person, log.tags) == ("dana", ["refactor", "backend"])
+    assert log.properties == {"repo": "shop", "ticket": "ENG-42"}

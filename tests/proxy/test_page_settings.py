@@ -74,6 +74,32 @@ def test_a_locked_endpoints_snippets_send_the_codecosts_key(member_client, endpo
     assert "/settings/endpoints/" + str(endpoint.id) + "/lock" not in text
 
 
+def test_it_shows_how_each_client_sends_a_person_tags_and_properties(member_client, org):
+    proxy_endpoint_create(organization=org, name="Acme app", slug="acme-app", require_key=False)
+    text = unescape(member_client.get("/settings").content.decode())
+
+    assert "Who and what spent it" in text
+    assert (
+        "export ANTHROPIC_BASE_URL=http://testserver/proxy/acme-app\n"
+        '# Newline-separated "Name: Value" pairs, sent on every call\n'
+        'export ANTHROPIC_CUSTOM_HEADERS="x-codecosts-user: $USER\n'
+        "x-codecosts-tags: refactor,backend\n"
+        'x-codecosts-property-repo: shop"\n'
+    ) in text
+    assert "export CLAUDE_CODE_GATEWAY_HINT_HEADERS=1\nclaude" in text
+    assert '"x-codecosts-user": os.environ["USER"],' in text
+    assert '"x-codecosts-user": process.env.USER,' in text
+    assert '-H "x-codecosts-property-repo: shop"' in text
+    assert 'base_url="http://testserver/proxy/acme-app/openai/v1",' in text
+
+
+def test_for_a_locked_endpoint_the_key_names_the_person(member_client, endpoint):
+    text = unescape(member_client.get("/settings").content.decode())
+    assert 'export ANTHROPIC_CUSTOM_HEADERS="x-codecosts-key: $CODECOSTS_KEY\nx-codecosts-tags' in text
+    assert '"x-codecosts-key": os.environ["CODECOSTS_KEY"],\n        "x-codecosts-tags"' in text
+    assert "x-codecosts-user: $USER" not in text and 'os.environ["USER"]' not in text
+
+
 def test_an_owner_unlocks_and_locks_an_endpoint(owner_client, endpoint):
     response = owner_client.post(f"/settings/endpoints/{endpoint.id}/lock", {"require_key": "0"})
     assert (response.status_code, response["Location"]) == (302, "/settings#endpoint-acme-app")
