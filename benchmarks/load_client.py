@@ -53,6 +53,12 @@ HEADERS = {
     "x-stainless-lang": "python",
     "x-stainless-package-version": "0.69.0",
     "x-stainless-retry-count": "0",
+    # Who and what calls, as a Claude Code user sets them up (issue 13): read by the proxy,
+    # never forwarded (the x-codecosts-* ones).
+    "x-claude-code-session-id": "0ce9b2d6-e137-4494-906d-2700ccbd068b",
+    "x-codecosts-user": "alice",
+    "x-codecosts-tags": "bench,backend",
+    "x-codecosts-property-repo": "codecosts",
 }
 # The benchmark's endpoint is locked, as hosted endpoints are: every call carries a key
 # (sent to the direct calls too, so both sides carry the same headers).

@@ -5,7 +5,8 @@
 A log whose response body was kept whole is metered again from that body, so it is
 priced part by part under the current rules (advisor calls, compaction, fallback
 attempts, refusals: usage.pricing.parts) even if it was written before them; any other
-log is priced from its stored token columns.
+log is priced from its stored token columns. The session totals, daily totals and
+attribution rollups are then rebuilt from the logs.
 """
 
 import sys
