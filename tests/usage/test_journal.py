@@ -22,7 +22,8 @@ def facts_of(record) -> dict:
     """What the proxy journals when it forwards a call (proxy.exchange.Exchange.facts)."""
     names = (
         "id", "organization_id", "endpoint_id", "endpoint_slug", "provider", "path", "started_at",
-        "api_key_id", "user_agent", "key_hint", "claude_code_session_id", "session_name", "request_size",
+        "api_key_id", "user_agent", "key_hint", "claude_code_session_id", "session_name", "attribution",
+        "request_size",
     )
     return {name: getattr(record, name) for name in names}
 
@@ -129,6 +130,7 @@ def test_at_a_clean_exit_a_journal_with_calls_still_in_it_stays_for_recovery(dir
 def test_recovered_calls_are_written_as_logs(directory, endpoint):
     finished = usage_record(endpoint=endpoint)
     interrupted = usage_record(endpoint=endpoint)
+    interrupted.attribution = {"x-codecosts-user": "alice", "x-claude-code-agent-id": "a1"}
     journal_of(
         directory,
         dead_pid(),
@@ -145,6 +147,8 @@ def test_recovered_calls_are_written_as_logs(directory, endpoint):
     assert logs[finished.id].outcome == "ok" and logs[finished.id].body.dropped
     assert (logs[interrupted.id].outcome, logs[interrupted.id].cost_cents) == ("interrupted", None)
     assert logs[interrupted.id].usage_missing
+    # Who made it is journalled with the call's start, so a kill keeps it too.
+    assert (logs[interrupted.id].person, logs[interrupted.id].agent_id) == ("alice", "a1")
 
 
 def test_a_stream_cut_by_the_kill_is_logged_with_the_usage_seen_before_it(directory, endpoint):
