@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "accounts",
     "proxy",
     "usage",
+    "budgets",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +206,9 @@ THROTTLE_LOGIN_PER_USERNAME_PER_MINUTE = env.int("THROTTLE_LOGIN_PER_USERNAME_PE
 THROTTLE_LOGIN_PER_IP_PER_MINUTE = env.int("THROTTLE_LOGIN_PER_IP_PER_MINUTE", default=30)
 THROTTLE_SIGNUP_PER_IP_PER_MINUTE = env.int("THROTTLE_SIGNUP_PER_IP_PER_MINUTE", default=10)
 THROTTLE_LINKS_PER_IP_PER_MINUTE = env.int("THROTTLE_LINKS_PER_IP_PER_MINUTE", default=30)
+# Budget alerts' webhooks are user input: loopback, private and link-local targets are
+# refused unless allowed (tests; local mode, where the user is the only one).
+ALERT_WEBHOOKS_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOKS_ALLOW_PRIVATE", default=LOCAL_MODE)
 
 # --- Usage pipeline ------------------------------------------------------------------
 # Where records wait, on disk, while the broker is unreachable.
@@ -256,13 +260,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "filters": {"no_client_tracebacks": {"()": "codecosts.log.ClientErrorsWithoutTraceback"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["no_client_tracebacks"],
-        }
-    },
+    "handlers": {"console": {
+        "class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_client_tracebacks"]
+    }},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }

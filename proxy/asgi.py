@@ -214,15 +214,17 @@ async def _forbidden(scope, send, message: str, proxied: bool):
 
 
 async def _lifespan(receive, send):
-    from proxy import upstream
+    from proxy import budget_gate, upstream
     from usage import pipeline
 
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             pipeline.start()
+            budget_gate.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await budget_gate.stop()
             await upstream.close()
             await asyncio.get_running_loop().run_in_executor(None, pipeline.shutdown)
             await send({"type": "lifespan.shutdown.complete"})

@@ -44,6 +44,8 @@ class EndpointRef:
 class KeyRef:
     id: str
     organization_id: str
+    # Who the key names (its name, else its prefix): the person of its calls and budgets.
+    person: str = ""
 
 
 class _Lookup:
@@ -122,10 +124,10 @@ def _read_endpoint(slug: str) -> tuple | None:
 def _read_key(digest: str) -> tuple | None:
     row = (
         ApiKey.objects.filter(key_hash=digest, revoked_at__isnull=True)
-        .values_list("id", "organization_id")
+        .values_list("id", "organization_id", "name", "display_prefix")
         .first()
     )
-    return (str(row[0]), str(row[1])) if row else None
+    return (str(row[0]), str(row[1]), row[2] or f"{row[3]}…") if row else None
 
 
 _endpoints = _Lookup(

@@ -11,57 +11,18 @@ import time
 
 import aiohttp
 import yarl
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
-from django_ratelimit.core import get_usage
 
 from accounts.selectors import api_key_hash, api_key_is_well_formed
 from providers.registry import spec_for
-from providers.spec import COUNT_TOKENS_GROUP, MESSAGES_GROUP
-from proxy import errors, upstream
+from proxy import errors, limits, upstream
 from proxy.exchange import Exchange
 from proxy.headers import forward_headers, response_headers, upstream_request_id
 from proxy.lookups import EndpointRef, KeyRef, endpoint_for_slug, key_for_digest
 from usage.records import Outcome
 
 logger = logging.getLogger("codecosts.proxy")
-
-_rate_limit_usage = sync_to_async(get_usage, thread_sensitive=False)
-
-
-def _rate_limit_group(spec, path: str) -> tuple[str, int] | None:
-    """The rate-limit group and per-minute limit of a (canonical) path, or None when unlimited."""
-    group = spec.rate_limit_group(path)
-    if group == MESSAGES_GROUP:
-        return group, settings.RATE_LIMIT_MESSAGES_PER_MINUTE
-    if group == COUNT_TOKENS_GROUP:
-        return group, settings.RATE_LIMIT_COUNT_TOKENS_PER_MINUTE
-    return None
-
-
-async def _check_rate_limit(request, endpoint: EndpointRef, group: str, default: int):
-    """Return a 429 response when the endpoint is over its limit for this group."""
-    limit = default
-    if group == MESSAGES_GROUP and endpoint.rate_limit_per_minute is not None:
-        limit = endpoint.rate_limit_per_minute
-    if not limit:
-        return None
-    try:
-        usage = await _rate_limit_usage(
-            request,
-            group=group,
-            key=lambda _group, _request: endpoint.slug,
-            rate=f"{limit}/m",
-            increment=True,
-        )
-    except Exception:  # noqa: BLE001 - with the shared cache down, fail open, never closed
-        logger.warning("rate limit cache unreachable; %s not limited", endpoint.slug)
-        return None
-    if usage is None or not usage["should_limit"]:
-        return None
-    return usage["time_left"]
-
 
 async def _caller_key(endpoint: EndpointRef, seen: dict[bytes, str]) -> KeyRef | str | None:
     """The call's Codecosts key; or why it is refused (a message); or None for no key.
@@ -120,9 +81,11 @@ async def proxy(request, provider: str, rest: str, slug: str = "local"):
         path = path[3:]
     spec = spec_for(provider)
     meter = spec.meter_for(path)
-    limit = _rate_limit_group(spec, path)
+    limit = limits.rate_limit_group(spec, path)
+    if meter is not None and (spent := limits.spent_budget(provider, endpoint, key, seen, limit)):
+        return spent
     if limit is not None:
-        retry_after = await _check_rate_limit(request, endpoint, *limit)
+        retry_after = await limits.check_rate_limit(request, endpoint, *limit)
         if retry_after is not None:
             return errors.error_response(
                 provider,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("accounts", "codecosts", "providers", "proxy", "usage")
-APPS = ("accounts", "proxy", "usage")
+PACKAGES = ("accounts", "budgets", "codecosts", "providers", "proxy", "usage")
+APPS = ("accounts", "budgets", "proxy", "usage")
 LONG_MODULE_LINES = 300
 # What a module longer than that says in its docstring, followed by why.
 LONG_MODULE_REASON = "One module on purpose"
@@ -151,6 +151,21 @@ def test_providers_is_a_library_that_imports_no_app(app):
 def test_accounts_imports_neither_proxy_nor_usage():
     assert _edges("accounts", "proxy") == {}
     assert _edges("accounts", "usage") == {}
+    assert _edges("accounts", "budgets") == {}
+
+
+def test_proxy_reads_of_budgets_only_their_published_state():
+    # The hot path learns blocks from budgets.state; it never reads budgets' tables.
+    edges = _edges("proxy", "budgets")
+    assert edges, "proxy.budget_gate follows budgets.state"
+    assert {module: targets - {"budgets", "budgets.state"} for module, targets in edges.items()} == {
+        module: set() for module in edges
+    }
+
+
+def test_usage_knows_nothing_of_budgets():
+    # Budgets follow usage through usage.signals.usage_logs_written.
+    assert _edges("usage", "budgets") == {}
 
 
 def _long_modules() -> list[Path]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from providers.requests import RequestInfo, claude_code_person
 from usage.models import PersonSource
+from usage.records import CONTROL_CHARACTERS, PERSON_MAX, header_text
 
 USER_HEADER = "x-codecosts-user"
 TAGS_HEADER = "x-codecosts-tags"
@@ -26,7 +27,6 @@ PARENT_AGENT_ID_HEADER = "x-claude-code-parent-agent-id"
 REQUEST_CLASS_HEADER = "x-claude-code-request-class"
 AGENT_TYPE_HEADER = "x-claude-code-agent-type"
 
-PERSON_MAX = 100
 TAG_MAX = 64
 TAGS_MAX = 10
 PROPERTY_NAME_MAX = 64
@@ -41,7 +41,7 @@ WARNINGS_MAX = 10
 # CLAUDE_CODE_GATEWAY_HINT_HEADERS=1); another value is kept as sent if it is a name.
 REQUEST_CLASSES = ("main", "subagent", "workflow", "compaction", "auxiliary")
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = CONTROL_CHARACTERS
 # Claude Code percent-encodes '%' and anything outside printable ASCII in its agent ids.
 _IDENTIFIER = re.compile(r"[A-Za-z0-9._:%@-]+")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -67,6 +67,7 @@ def attribution_resolve(
     what its body says and the name of the Codecosts key it came with (None: no key)."""
     found = Attribution()
     warn = found.warnings.append
+    # The same value budgets match on the hot path (usage.records.person_from_header).
     user = _text(headers.get(USER_HEADER), USER_HEADER, PERSON_MAX, warn)
     body_person = claude_code_person(request.metadata_user_id) or request.metadata_user_id or request.end_user
     if key_name is not None:
@@ -99,22 +100,12 @@ def attribution_resolve(
     return found
 
 
-def _decoded(value: str) -> str:
-    """A header value as the client meant it: UTF-8 when its bytes are (ASGI gives latin-1)."""
-    if value.isascii():
-        return value
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return value
-
-
 def _text(value: str | None, what: str, limit: int, warn) -> str:
     """A header's text, stripped; "" (told) when it holds control characters; cut (told)
     beyond `limit` characters."""
     if not value:
         return ""
-    value = _decoded(value).strip()
+    value = header_text(value).strip()
     if _CONTROL.search(value):
         warn(f"{what} left out: control characters")
         return ""

@@ -11,6 +11,7 @@ compression. `body_raw` and `body_compressed` read either form.
 """
 
 import base64
+import re
 import zlib
 from dataclasses import dataclass, field, fields
 
@@ -71,6 +72,30 @@ class UsageRecord:
     response_truncated: bool = False
     # The bodies were left out on the way: a batch holding them could not be delivered.
     bodies_dropped: bool = False
+
+
+# x-codecosts-user: the person a call names (usage.attribution), as budgets match it too.
+PERSON_MAX = 100
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_text(value: str) -> str:
+    """A header value as the client meant it: UTF-8 when its bytes are (ASGI gives latin-1)."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+def person_from_header(value: str) -> str:
+    """x-codecosts-user as the log keeps it: read as UTF-8, stripped, cut to PERSON_MAX
+    characters; "" when it holds control characters."""
+    value = header_text(value).strip()
+    if CONTROL_CHARACTERS.search(value):
+        return ""
+    return value[:PERSON_MAX].rstrip()
 
 
 class Compressed(bytes):

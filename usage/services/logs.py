@@ -17,6 +17,7 @@ from usage.records import UsageRecord, body_compressed, body_raw
 from usage.services.daily import log_contributions, usage_daily_add
 from usage.services.rollups import usage_rollup_add
 from usage.services.sessions import SessionResolver, session_totals_add
+from usage.signals import usage_logs_written
 
 logger = logging.getLogger("codecosts.usage")
 
@@ -100,6 +101,7 @@ def usage_log_record_many(*, records: list[UsageRecord]) -> int:
             raise
         # Some record was written meanwhile by another delivery: one by one, each idempotent.
         return sum(usage_log_record_many(records=[record]) for record in records)
+    usage_logs_written.send(sender=UsageLog, logs=logs)
     return len(logs)
 
 

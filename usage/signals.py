@@ -1,0 +1,7 @@
+"""What the usage writer tells other apps."""
+
+from django.dispatch import Signal
+
+# Sent with `logs` (the UsageLog rows just written) once a batch's transaction commits.
+# Receivers must not raise: the logs are written whatever they do.
+usage_logs_written = Signal()
