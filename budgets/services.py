@@ -15,6 +15,7 @@ from budgets import state
 from budgets.models import AlertDelivery, AlertDestination, Budget, BudgetAlert
 from budgets.periods import period_bounds
 from budgets.selectors import budget_covers, budget_spend
+from usage.money import cents
 
 logger = logging.getLogger("codecosts.budgets")
 
@@ -91,8 +92,8 @@ def budget_refresh(budget: Budget, *, now: datetime | None = None) -> state.Budg
         person=budget.person,
         period_start=start.timestamp(),
         reset_at=end.timestamp(),
-        spend_cents=str(spend),
-        limit_cents=str(budget.limit_cents),
+        spend_cents=cents(spend),
+        limit_cents=cents(budget.limit_cents),
         blocked=blocked,
         message=budget_message(budget, spend, end, time_zone) if blocked else "",
     )
