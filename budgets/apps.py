@@ -6,5 +6,9 @@ class BudgetsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Spend is brought up to date when the usage writer has written a batch.
-        from budgets import receivers  # noqa: F401
+        from budgets import provisional, receivers  # noqa: F401 - receivers connect on import
+        from usage import pipeline
+
+        # Spend is counted as calls end (web processes), then exactly as logs are written.
+        if provisional.account not in pipeline.record_hooks:
+            pipeline.record_hooks.append(provisional.account)

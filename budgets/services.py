@@ -5,16 +5,17 @@ import logging
 import secrets
 from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import ApiKey
 from budgets import state
 from budgets.models import AlertDelivery, AlertDestination, Budget, BudgetAlert
 from budgets.periods import period_bounds
 from budgets.selectors import budget_covers, budget_spend
+from usage.models import UsageLog
 from usage.money import cents
 
 logger = logging.getLogger("codecosts.budgets")
@@ -62,44 +63,54 @@ def alert_destination_create(*, organization, kind: str, target: str) -> AlertDe
     )
 
 
-def _money(cents: Decimal) -> str:
-    return f"${(cents / 100).quantize(Decimal('0.01'))}"
-
-
-def budget_message(budget: Budget, spend: Decimal, reset_at: datetime, time_zone: str) -> str:
-    """What a refused call is told: the budget, its period, its spend and when it resets."""
-    local = reset_at.astimezone(ZoneInfo(time_zone))
-    return (
-        f"Codecosts budget '{budget.name}' has reached its hard limit: {_money(spend)} spent of "
-        f"{_money(budget.limit_cents)} this {budget.period}. Calls are refused until it resets "
-        f"at {local:%Y-%m-%d %H:%M} {time_zone}."
-    )
-
-
-def budget_refresh(budget: Budget, *, now: datetime | None = None) -> state.BudgetState:
-    """Recompute a budget's spend in its current period from the usage tables, publish
-    its state (spend, block) and open the alerts of the thresholds it has crossed."""
+def budget_refresh(budget: Budget, *, now: datetime | None = None) -> state.BudgetState | None:
+    """Recompute a budget's spend in its current period from the usage tables (plus the
+    calls still pending: ended, their logs not yet written), publish the state of a
+    hard-limited one and open the alerts of the thresholds it has crossed."""
     now = now or timezone.now()
     time_zone = budget.organization.time_zone
     start, end = period_bounds(budget.period, time_zone, now)
-    spend = budget_spend(budget, start, end)
-    blocked = budget.hard_limit and spend >= budget.limit_cents
-    budget_state = state.BudgetState(
+    counted = budget_spend(budget, start, end)
+    if not budget.hard_limit:
+        state.forget(str(budget.id))
+        _alerts_open(budget, counted, start)
+        return None
+    held = state.BudgetState(
         budget_id=str(budget.id),
         organization_id=str(budget.organization_id),
+        name=budget.name,
+        period=budget.period,
+        time_zone=time_zone,
         scope=budget.scope,
         endpoint_id=str(budget.endpoint_id or ""),
         person=budget.person,
+        key_ids=_keys_naming(budget),
         period_start=start.timestamp(),
         reset_at=end.timestamp(),
-        spend_cents=cents(spend),
+        counted_cents=cents(counted),
+        spend_cents=cents(counted),
         limit_cents=cents(budget.limit_cents),
-        blocked=blocked,
-        message=budget_message(budget, spend, end, time_zone) if blocked else "",
+        blocked=False,
     )
-    state.publish(budget_state)
-    _alerts_open(budget, spend, start)
-    return budget_state
+    pending = state.pending_settle(held, _written)
+    held = held.with_spend(counted + pending)
+    state.publish(held)
+    _alerts_open(budget, counted, start)
+    return held
+
+
+def _keys_naming(budget: Budget) -> list[str]:
+    """The keys whose calls are a person budget's: those named after the person."""
+    if budget.scope != Budget.Scope.PERSON:
+        return []
+    keys = ApiKey.objects.filter(organization_id=budget.organization_id, revoked_at__isnull=True)
+    return [str(pk) for pk, name, prefix in keys.values_list("id", "name", "display_prefix")
+            if (name or f"{prefix}…") == budget.person]
+
+
+def _written(log_ids: list[str]) -> list[str]:
+    """Which of these calls' logs are written (their spend is counted)."""
+    return [str(pk) for pk in UsageLog.objects.filter(id__in=log_ids).values_list("id", flat=True)]
 
 
 def _alerts_open(budget: Budget, spend: Decimal, period_start: datetime) -> None:

@@ -34,6 +34,9 @@ from usage.spool import Spool
 logger = logging.getLogger("codecosts.usage")
 
 LINGER_SECONDS = 0.05
+# Called in the shipper thread with each gathered batch of records, before it ships, off
+# the event loop (budgets.provisional counts spend there as calls end).
+record_hooks: list = []
 RETRY_SECONDS = 2.0
 
 _queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -182,6 +185,11 @@ class Shipper(threading.Thread):
                 item = _queue.get(timeout=remaining)
             except queue.Empty:
                 item = None
+        for hook in record_hooks if records else ():
+            try:
+                hook(records)
+            except Exception:  # noqa: BLE001 - a hook never costs the records their delivery
+                logger.exception("usage record hook %r failed", hook)
         try:
             for batch in batches(self.payloads(records)):
                 self.ship(batch)

@@ -38,9 +38,8 @@ def local_states(settings, monkeypatch, tmp_path):
     """Local mode's budget states: published in process, straight to the gate."""
     settings.REDIS_URL = ""
     settings.USAGE_SPOOL_DIR = tmp_path / "spool"
-    monkeypatch.setattr(state, "_local", {})
-    monkeypatch.setattr(state, "_listeners", [budget_gate.apply])
-    monkeypatch.setattr(budget_gate, "_blocking", {})
+    monkeypatch.setattr(state, "_known", {})
+    monkeypatch.setattr(state, "_local_pending", {})
     handed_over = []
     monkeypatch.setattr(pipeline, "record", handed_over.append)
     yield handed_over
@@ -195,3 +194,24 @@ def test_the_block_lifts_at_the_reset_and_a_deleted_budget_blocks_nothing(org, a
     assert call(app_endpoint.slug)[0] == 429
     budget_delete(budget=monthly)
     assert call(app_endpoint.slug)[0] == 200
+
+
+def test_calls_count_as_they_end_and_their_logs_replace_them_without_counting_twice(org, app_endpoint):
+    """budgets.provisional, as the web process's shipper runs it before the logs exist."""
+    from budgets import provisional
+
+    team = budget(org)  # 2 cents, hard limit
+    records = [usage_record(endpoint=app_endpoint) for _ in range(2)]
+    provisional.account(records[:1])
+    assert (state.read(str(team.id)).spend_cents, state.read(str(team.id)).blocked) == ("0", False)  # pending: 1.1175
+    provisional.account(records[1:])
+    held = state.read(str(team.id))
+    assert (held.counted_cents, held.spend_cents, held.blocked) == ("0", "2.235", True)
+    assert call(app_endpoint.slug)[0] == 429  # before any log is written
+
+    usage_log_record_many(records=records)  # the writer: the same two calls, now counted
+    held = state.read(str(team.id))
+    assert (held.counted_cents, held.spend_cents, held.blocked) == ("2.235", "2.235", True)
+    # Another organization's or endpoint's calls are not this budget's.
+    provisional.account([usage_record()])
+    assert state.read(str(team.id)).spend_cents == "2.235"
