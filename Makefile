@@ -28,8 +28,14 @@ $(VENV)/.cli: pyproject.toml $(VENV)/.deps
 run: $(VENV)/.cli
 	@umask 077 && exec $(VENV)/bin/codecosts proxy start
 
+# The real Claude Code CLI the tests drive (npm, pinned in tests/clients/package-lock.json).
+CLAUDE := tests/clients/node_modules/.bin/claude
+$(CLAUDE): tests/clients/package.json tests/clients/package-lock.json
+	npm ci --prefix tests/clients --no-audit --no-fund --silent
+	@touch $@
+
 ## test: the whole suite; uses DATABASE_URL / REDIS_URL when they are set.
-test: $(VENV)/.dev-deps $(VENV)/.cli
+test: $(VENV)/.dev-deps $(VENV)/.cli $(CLAUDE)
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} $(PY) -m pytest $(PYTEST_ARGS)
 
 ## worker: a Celery worker for the usage queue (needs REDIS_URL).
@@ -41,4 +47,4 @@ bench: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-bench-only-secret-key} $(PY) benchmarks/proxy_overhead.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) var/test-*.sqlite3 .pytest_cache codecosts.egg-info
+	rm -rf $(VENV) var/test-*.sqlite3 .pytest_cache codecosts.egg-info tests/clients/node_modules

@@ -67,7 +67,7 @@ class BudgetState:
         reset = datetime.fromtimestamp(self.reset_at, ZoneInfo(self.time_zone))
         return (
             f"Codecosts budget '{self.name}' has reached its hard limit: "
-            f"{_dollars(self.spend_cents)} spent of {_dollars(self.limit_cents)} this {self.period}. "
+            f"{_dollars(self.spend_cents)} spent of {_dollars(self.limit_cents)} {_THIS[self.period]}. "
             f"Calls are refused until it resets at {reset:%Y-%m-%d %H:%M} {self.time_zone}."
         )
 
@@ -77,6 +77,9 @@ class BudgetState:
     @classmethod
     def from_json(cls, text: str | bytes) -> "BudgetState":
         return cls(**json.loads(text))
+
+
+_THIS = {"day": "today", "week": "this week", "month": "this month"}
 
 
 def _dollars(cents: str) -> str:
