@@ -166,10 +166,11 @@ def ensure_postgres_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
-def setup_database(env: dict) -> tuple[str, str, "callable"]:
+def setup_database(env: dict, budgets: int = 0) -> tuple[str, str, "callable"]:
     """Migrate, create an organization, a locked endpoint and a key for it (in
-    env["BENCH_CODECOSTS_KEY"], where the load client finds it); (endpoint id, slug,
-    count_logs)."""
+    env["BENCH_CODECOSTS_KEY"], where the load client finds it) and `budgets` hard-limited
+    budgets covering every call (the organization's, the endpoint's, the key's person's;
+    too large to block); (endpoint id, slug, count_logs)."""
     os.environ.update(env)
     import django
 
@@ -193,6 +194,16 @@ def setup_database(env: dict) -> tuple[str, str, "callable"]:
         _, env["BENCH_CODECOSTS_KEY"] = api_key_create(organization=organization, name="bench")
     except ImportError:  # a checkout from before keys locked endpoints
         pass
+    if budgets:
+        from decimal import Decimal
+
+        from budgets.services import budget_create
+
+        scopes = [{"scope": "organization"}, {"scope": "endpoint", "endpoint": endpoint},
+                  {"scope": "person", "person": "bench"}]
+        for n in range(budgets):
+            budget_create(organization=organization, name=f"Bench {n}", amount_cents=Decimal(10**9),
+                          period="month", hard_limit=True, **scopes[n % len(scopes)])
 
     def count_logs() -> int:
         n = UsageLog.objects.filter(endpoint_id=endpoint.id).count()
@@ -386,6 +397,8 @@ def main() -> int:
     ap.add_argument("--streams", type=int, default=100, help="delayed streams per side at c=1")
     ap.add_argument("--delay-ms", type=int, default=20, help="upstream delay between SSE events in the stream check")
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--budgets", type=int, default=0, metavar="N",
+                    help="N hard-limited budgets covering every call (organization, endpoint, person)")
     ap.add_argument("--seconds", type=float, default=10.0, help="throughput seconds per side (each mode)")
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=10,
@@ -470,7 +483,7 @@ def main() -> int:
             "PYTHONUNBUFFERED": "1",
         }
         print(f"setting up {database_url.split('@')[-1]} ...", flush=True)
-        endpoint_id, slug, count_logs = setup_database(env)
+        endpoint_id, slug, count_logs = setup_database(env, args.budgets)
 
         py = sys.executable
         upstream = procs.start("upstream", [py, str(BENCH / "fake_upstream.py"), "--port", str(upstream_port)], env, cpu_front)
