@@ -152,3 +152,17 @@ def budgets_after_logs(logs) -> None:
                 budget_refresh(budget)
             except Exception:  # noqa: BLE001 - usage is written; a budget's state waits for the next batch
                 logger.exception("budget %s could not be brought up to date", budget.id)
+
+
+def budgets_refresh_all() -> int:
+    """Recount and publish every hard-limited budget: what rebuilds their states after
+    Redis lost them or a local server restarted, and moves them into a new period when
+    no call has yet (Celery beat runs it every minute; a local server at its start)."""
+    refreshed = 0
+    for budget in Budget.objects.filter(hard_limit=True).select_related("organization").iterator():
+        try:
+            budget_refresh(budget)
+            refreshed += 1
+        except Exception:  # noqa: BLE001 - one budget's failure never stops the others
+            logger.exception("budget %s could not be brought up to date", budget.id)
+    return refreshed

@@ -95,6 +95,9 @@ def _cents(value: Decimal) -> str:
 
 # organization id -> budget id -> its latest state.
 _known: dict[str, dict[str, BudgetState]] = {}
+# Run (in a thread) when a local server starts: its states are rebuilt from the database
+# (budgets.apps registers budgets.services.budgets_refresh_all).
+on_local_start: list = []
 
 
 def apply(budget_id: str, held: BudgetState | None) -> None:

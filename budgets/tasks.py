@@ -13,3 +13,11 @@ def alert_deliver(delivery_id: int) -> None:
     from budgets.alerts import alert_delivery_send
 
     alert_delivery_send(delivery_id)
+
+
+@shared_task(name="budgets.tasks.budgets_refresh_all")
+def budgets_refresh_all() -> int:
+    """Every minute (Celery beat): recount every hard-limited budget and publish its state."""
+    from budgets.services import budgets_refresh_all as refresh
+
+    return refresh()

@@ -45,10 +45,26 @@ def refusal(organization_id: str, endpoint_id: str, person: str, key_id: str = "
 
 
 def start() -> None:
-    """At the server's start, in hosted mode: follow the budget states in Redis."""
+    """At the server's start: follow the budget states in Redis (hosted), or rebuild them
+    from the database in a thread (local: they live in this process)."""
     global _follower
+    loop = asyncio.get_running_loop()
     if settings.REDIS_URL:
-        _follower = asyncio.get_running_loop().create_task(_follow())
+        _follower = loop.create_task(_follow())
+        return
+    for rebuild in budget_state.on_local_start:
+        loop.run_in_executor(None, _rebuild, rebuild)
+
+
+def _rebuild(rebuild) -> None:
+    from django.db import close_old_connections
+
+    try:
+        rebuild()
+    except Exception:  # noqa: BLE001 - the writer publishes states with its next batch anyway
+        logger.exception("budget states could not be rebuilt at start")
+    finally:
+        close_old_connections()
 
 
 async def stop() -> None:

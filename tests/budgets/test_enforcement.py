@@ -215,3 +215,22 @@ def test_calls_count_as_they_end_and_their_logs_replace_them_without_counting_tw
     # Another organization's or endpoint's calls are not this budget's.
     provisional.account([usage_record()])
     assert state.read(str(team.id)).spend_cents == "2.235"
+
+
+def test_states_lost_with_redis_or_a_restart_are_rebuilt_from_the_logs(org, app_endpoint, monkeypatch):
+    from budgets.services import budgets_refresh_all
+    from budgets.tasks import budgets_refresh_all as beat_task
+
+    team = budget(org, amount_cents=Decimal("1"))
+    budget(org, name="Soft", amount_cents=Decimal("1"), hard_limit=False)
+    spend(app_endpoint)
+    assert call(app_endpoint.slug)[0] == 429
+    monkeypatch.setattr(state, "_known", {})  # what a restart (or a flushed Redis) leaves
+    assert call(app_endpoint.slug)[0] == 200
+
+    assert budgets_refresh_all() == 1  # the hard-limited one; its spend read from the logs
+    assert state.read(str(team.id)).spend_cents == "1.1175"
+    assert call(app_endpoint.slug)[0] == 429
+    monkeypatch.setattr(state, "_known", {})
+    assert beat_task.apply().get() == 1  # as Celery beat runs it every minute
+    assert call(app_endpoint.slug)[0] == 429
