@@ -32,6 +32,12 @@ def clock() -> float:
     return time.time()
 
 
+def blocks_in(organization_id: str) -> bool:
+    """Whether any budget of the organization blocks (in some scope) right now."""
+    known = budget_state.known_for(organization_id)
+    return bool(known) and any(held.blocked for held in known.values())
+
+
 def refusal(organization_id: str, endpoint_id: str, person: str, key_id: str = "") -> BudgetState | None:
     """The first spent budget covering the call, or None."""
     known = budget_state.known_for(organization_id)

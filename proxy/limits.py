@@ -60,6 +60,8 @@ def spent_budget(provider: str, endpoint: EndpointRef, key: KeyRef | None, seen,
     """
     if limit is not None and limit[0] == COUNT_TOKENS_GROUP:
         return None
+    if not budget_gate.blocks_in(endpoint.organization_id):
+        return None  # the usual case: one dictionary lookup
     person = key.person if key is not None else person_from_header(seen.get(b"x-codecosts-user", ""))
     held = budget_gate.refusal(endpoint.organization_id, endpoint.id, person, key.id if key else "")
     if held is None:
