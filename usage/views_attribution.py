@@ -1,0 +1,45 @@
+"""The attribution pages: cost per person over the dashboard's period. Every row links to
+the logs list filtered to exactly its calls."""
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from accounts.permissions import Action, require
+from accounts.views import organization_required, render_page
+from usage.reports.people import cost_by_person
+from usage.reports.period import PRESET_DAYS, period_from_params
+
+
+def _page(request, organization, template: str, context: dict, *, keep: dict | None = None):
+    """Render an attribution page with the period picker (keeping `keep` across periods)."""
+    keep = {name: value for name, value in (keep or {}).items() if value}
+    return render_page(
+        request,
+        template,
+        {
+            "presets": PRESET_DAYS,
+            "period_keep": list(keep.items()),
+            "period_keep_query": urlencode(keep),
+            **context,
+        },
+    )
+
+
+def _period(request):
+    return period_from_params(request.GET, today=timezone.now().date())
+
+
+@never_cache
+@require_safe
+@login_required
+@organization_required
+def people(request, organization):
+    """Cost, calls, tokens and cache use per person, and the calls of no one."""
+    require(request, Action.VIEW, organization)
+    period = _period(request)
+    report = cost_by_person(organization=organization, period=period)
+    return _page(request, organization, "usage/people.html", {"period": period, "people": report})
