@@ -9,6 +9,7 @@ urlpatterns = [
     path("logs/<uuid:log_id>", views.log_detail_page, name="log_detail"),
     path("sessions", views.sessions, name="sessions"),
     path("people", views_attribution.people, name="people"),
+    path("agents", views_attribution.agents, name="agents"),
     path("sessions/start", views.session_start, name="session_start"),
     path("sessions/<uuid:session_id>/end", views.session_end, name="session_end"),
 ]

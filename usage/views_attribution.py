@@ -1,5 +1,6 @@
-"""The attribution pages: cost per person over the dashboard's period. Every row links to
-the logs list filtered to exactly its calls."""
+"""The attribution pages: cost per person and per agent (request class, agent type,
+subagent run), over the dashboard's period. Every row links to the
+logs list filtered to exactly its calls."""
 
 from urllib.parse import urlencode
 
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_safe
 
 from accounts.permissions import Action, require
 from accounts.views import organization_required, render_page
+from usage.reports.agents import cost_by_agent
 from usage.reports.people import cost_by_person
 from usage.reports.period import PRESET_DAYS, period_from_params
 
@@ -43,3 +45,15 @@ def people(request, organization):
     period = _period(request)
     report = cost_by_person(organization=organization, period=period)
     return _page(request, organization, "usage/people.html", {"period": period, "people": report})
+
+
+@never_cache
+@require_safe
+@login_required
+@organization_required
+def agents(request, organization):
+    """Cost per request class and agent type, and the costliest subagent runs."""
+    require(request, Action.VIEW, organization)
+    period = _period(request)
+    report = cost_by_agent(organization=organization, period=period)
+    return _page(request, organization, "usage/agents.html", {"period": period, "agents": report})
