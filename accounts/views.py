@@ -38,7 +38,7 @@ from accounts.throttles import (
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 # Pages a user may stay on when switching organization: their content is per organization.
 SWITCH_TARGETS = {
-    "dashboard", "logs", "sessions", "people", "agents", "settings", "members"
+    "dashboard", "logs", "sessions", "people", "agents", "properties", "settings", "members"
 }
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("sessions", views.sessions, name="sessions"),
     path("people", views_attribution.people, name="people"),
     path("agents", views_attribution.agents, name="agents"),
+    path("properties", views_attribution.properties, name="properties"),
     path("sessions/start", views.session_start, name="session_start"),
     path("sessions/<uuid:session_id>/end", views.session_end, name="session_end"),
 ]

@@ -1,6 +1,6 @@
 """Usage pages: the dashboard, the logs with their detail and CSV export, and sessions.
 
-The attribution pages (people, agents) are in usage.views_attribution."""
+The attribution pages (people, agents, properties) are in usage.views_attribution."""
 
 import uuid
 from urllib.parse import urlencode

@@ -1,5 +1,5 @@
-"""The attribution pages: cost per person and per agent (request class, agent type,
-subagent run), over the dashboard's period. Every row links to the
+"""The attribution pages: cost per person, per agent (request class, agent type, subagent
+run) and per tag and property value, over the dashboard's period. Every row links to the
 logs list filtered to exactly its calls."""
 
 from urllib.parse import urlencode
@@ -12,6 +12,7 @@ from django.views.decorators.http import require_safe
 from accounts.permissions import Action, require
 from accounts.views import organization_required, render_page
 from usage.reports.agents import cost_by_agent
+from usage.reports.labels import cost_by_label
 from usage.reports.people import cost_by_person
 from usage.reports.period import PRESET_DAYS, period_from_params
 
@@ -57,3 +58,23 @@ def agents(request, organization):
     period = _period(request)
     report = cost_by_agent(organization=organization, period=period)
     return _page(request, organization, "usage/agents.html", {"period": period, "agents": report})
+
+
+@never_cache
+@require_safe
+@login_required
+@organization_required
+def properties(request, organization):
+    """Cost per value of a chosen property (?name=), and per tag."""
+    require(request, Action.VIEW, organization)
+    period = _period(request)
+    report = cost_by_label(
+        organization=organization, period=period, name=request.GET.get("name", "")
+    )
+    return _page(
+        request,
+        organization,
+        "usage/properties.html",
+        {"period": period, "labels": report},
+        keep={"name": report.name},
+    )

@@ -273,7 +273,7 @@ def test_a_period_without_calls_says_so(member_client, endpoint):
     assert "No calls in this period." in response.content.decode()
 
 
-@pytest.mark.parametrize("path", ["/people", "/agents"])
+@pytest.mark.parametrize("path", ["/people", "/agents", "/properties"])
 def test_every_attribution_page_is_for_the_organizations_members(path, owner, member, people_calls):
     from django.contrib.auth import get_user_model
 
