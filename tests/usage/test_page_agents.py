@@ -9,7 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from proxy.services import proxy_endpoint_create
-from tests.usage.test_page_logs import at
+from tests.usage.test_page_logs import at, sqlite_can_use
 from tests.usage.test_page_people import OTHER_CLIENT, WEEK, attributed_call, logs_behind, write
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +216,14 @@ def test_a_period_without_subagents_says_so(member_client, endpoint):
 
     assert response.context["agents"].runs == []
     assert "No subagent run in this period." in response.content.decode()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's planner (PostgreSQL proves the condition itself)"
+)
+def test_the_runs_are_read_on_the_agent_index(member_client, agent_calls):
+    with CaptureQueriesContext(connection) as queries:
+        member_client.get(f"/agents?{WEEK}")
+
+    [facts] = [q["sql"] for q in queries.captured_queries if '"usage_usagelog"' in q["sql"]]
+    assert sqlite_can_use(facts, "usagelog_org_agent")

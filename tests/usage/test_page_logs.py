@@ -391,3 +391,33 @@ def test_an_outsider_filtering_by_this_organizations_labels_sees_nothing(
 
     assert [log.person for log in response.context["logs"]] == ["gina"]
     assert client.get("/logs?person=alice").context["logs"] == []
+
+
+def sqlite_can_use(sql: str, index: str) -> bool:
+    """Whether SQLite can answer a query on the logs (as CaptureQueriesContext shows it,
+    parameters inlined) through `index`: INDEXED BY refuses a partial index whose condition
+    the query does not state. Which index it then picks depends on the table's statistics."""
+    from django.db.utils import OperationalError
+
+    forced = sql.replace('FROM "usage_usagelog"', f'FROM "usage_usagelog" INDEXED BY {index}', 1)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN QUERY PLAN " + forced)
+    except OperationalError as error:
+        assert "no query solution" in str(error)
+        return False
+    return True
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's planner (PostgreSQL proves the condition itself)"
+)
+def test_the_agent_and_agent_type_filters_can_read_their_partial_indexes(owner_client, attributed):
+    indexes = {"agent=a1": "usagelog_org_agent", "agent_type=Explore": "usagelog_org_agenttype"}
+    for query, index in indexes.items():
+        with CaptureQueriesContext(connection) as queries:
+            response = owner_client.get(f"/logs?{query}")
+        assert [log.id for log in response.context["logs"]] == [attributed["alice_explore"].id]
+        [listing] = [q["sql"] for q in queries.captured_queries if 'FROM "usage_usagelog"' in q["sql"]]
+        # Without it, SQLite walks every log of the organization to list a rare agent's calls.
+        assert sqlite_can_use(listing, index)

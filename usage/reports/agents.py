@@ -90,12 +90,13 @@ def top_agent_runs(
             sums=rollup_sums(row),
             logs_query=logs_query(period, agent=row["key"]),
         )
-        for row in grouped(organization, period, "agent")[:limit]
+        for row in grouped(organization, period, "agent", limit=limit)
     ]
     if not runs:
         return runs
     # One row per distinct (agent, type, parent, session) of these runs' calls; a run's
-    # first call says what it was.
+    # first call says what it was. The exclude repeats the condition of the partial index
+    # usagelog_org_agent: SQLite uses a partial index only when the query states it.
     facts = (
         UsageLog.objects.filter(
             organization=organization,
@@ -103,6 +104,7 @@ def top_agent_runs(
             started_at__gte=period.start,
             started_at__lt=period.end,
         )
+        .exclude(agent_id="")
         .values("agent_id", "agent_type", "parent_agent_id", "session_id", "session__name")
         .annotate(first_call=Min("started_at"))
         .order_by("first_call")

@@ -90,15 +90,18 @@ def rollup_sums(row: dict) -> dict:
     return sums
 
 
-def grouped(organization: Organization, period: Period, dimension: str) -> list[dict]:
-    """The period's sums per key of one dimension, costliest first."""
-    return list(
+def grouped(
+    organization: Organization, period: Period, dimension: str, *, limit: int | None = None
+) -> list[dict]:
+    """The period's sums per key of one dimension, costliest first (the first `limit`)."""
+    rows = (
         rollups(organization, period)
         .filter(dimension=dimension)
         .values("key")
         .annotate(**{name: Sum(name) for name in SUMS})
         .order_by("-cost_cents", "-calls", "key")
     )
+    return list(rows[:limit] if limit is not None else rows)
 
 
 def with_shares(lines: list[Line], total_cost: Decimal) -> list[Line]:

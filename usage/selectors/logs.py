@@ -106,8 +106,12 @@ def usage_log_list(
     for field, value in (("person", person), ("request_class", request_class), ("agent_type", agent_type)):
         if value:
             queryset = queryset.filter(**{field: "" if value == NOT_SET else value})
+    # The excludes state the conditions of the partial indexes usagelog_org_agenttype and
+    # usagelog_org_agent: SQLite uses a partial index only when the query says so itself.
+    if agent_type and agent_type != NOT_SET:
+        queryset = queryset.exclude(agent_type="")
     if agent:
-        queryset = queryset.filter(agent_id=agent)
+        queryset = queryset.filter(agent_id=agent).exclude(agent_id="")
     labels = time_range.filter(UsageLogLabel.objects.all())
     if organization_id is not None:
         labels = labels.filter(organization_id=organization_id)
