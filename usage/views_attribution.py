@@ -17,7 +17,7 @@ from usage.reports.people import cost_by_person
 from usage.reports.period import PRESET_DAYS, period_from_params
 
 
-def _page(request, organization, template: str, context: dict, *, keep: dict | None = None):
+def _page(request, template: str, context: dict, *, keep: dict | None = None):
     """Render an attribution page with the period picker (keeping `keep` across periods)."""
     keep = {name: value for name, value in (keep or {}).items() if value}
     return render_page(
@@ -45,7 +45,7 @@ def people(request, organization):
     require(request, Action.VIEW, organization)
     period = _period(request)
     report = cost_by_person(organization=organization, period=period)
-    return _page(request, organization, "usage/people.html", {"period": period, "people": report})
+    return _page(request, "usage/people.html", {"period": period, "people": report})
 
 
 @never_cache
@@ -57,7 +57,7 @@ def agents(request, organization):
     require(request, Action.VIEW, organization)
     period = _period(request)
     report = cost_by_agent(organization=organization, period=period)
-    return _page(request, organization, "usage/agents.html", {"period": period, "agents": report})
+    return _page(request, "usage/agents.html", {"period": period, "agents": report})
 
 
 @never_cache
@@ -73,7 +73,6 @@ def properties(request, organization):
     )
     return _page(
         request,
-        organization,
         "usage/properties.html",
         {"period": period, "labels": report},
         keep={"name": report.name},
