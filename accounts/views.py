@@ -37,7 +37,9 @@ from accounts.throttles import (
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 # Pages a user may stay on when switching organization: their content is per organization.
-SWITCH_TARGETS = {"dashboard", "logs", "sessions", "settings", "members"}
+SWITCH_TARGETS = {
+    "dashboard", "logs", "sessions", "people", "agents", "properties", "settings", "members"
+}
 
 
 # --- Helpers every page module uses -----------------------------------------------------

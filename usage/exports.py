@@ -2,6 +2,7 @@
 so an export of millions of calls never sits in memory."""
 
 import csv
+import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 
 from asgiref.sync import sync_to_async
@@ -31,9 +32,18 @@ COLUMNS = (
     ("cost_usd", "cost_cents"),
     ("ttfb_ms", "ttfb_ms"),
     ("duration_ms", "duration_ms"),
+    ("person", "person"),
+    ("person_source", "person_source"),
+    ("agent_id", "agent_id"),
+    ("parent_agent_id", "parent_agent_id"),
+    ("request_class", "request_class"),
+    ("agent_type", "agent_type"),
+    ("tags", "tags"),  # joined with ","
+    ("properties", "properties"),  # a JSON object, {} for none
 )
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV
-# injection"); the text columns hold what clients chose (model, session, path).
+# injection"); the text columns hold what clients chose (model, session, path, person,
+# tags).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ROWS_PER_CHUNK = 500
 ITERATOR_CHUNK_SIZE = 2000
@@ -53,6 +63,10 @@ def _cell(field: str, value) -> object:
         return dollars_exact(value)
     if field == "started_at":
         return value.isoformat()
+    if field == "tags":
+        value = ",".join(value)  # a tag never holds a comma (usage.attribution splits on it)
+    elif field == "properties":
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, bool):
         return "true" if value else "false"
     # Every text cell, numbers aside (they are ints here, never text).

@@ -1,4 +1,6 @@
-"""Usage pages: the dashboard, the logs with their detail and CSV export, and sessions."""
+"""Usage pages: the dashboard, the logs with their detail and CSV export, and sessions.
+
+The attribution pages (people, agents, properties) are in usage.views_attribution."""
 
 import uuid
 from urllib.parse import urlencode
@@ -22,11 +24,20 @@ from usage.models import Session, UsageLog
 from usage.money import Money
 from usage.reports import dashboard, lists, log_detail
 from usage.reports.period import PRESET_DAYS, parse_date, period_from_params
-from usage.selectors.logs import usage_log_cost_parts
+from usage.selectors.logs import NOT_SET, usage_log_cost_parts
 from usage.services import sessions as session_services
 
 LOG_PAGE_SIZE = 50
 SESSION_PAGE_SIZE = 50
+# The logs list's attribution filters (query parameter, what a chip calls it).
+ATTRIBUTION_FILTERS = (
+    ("person", "Person"),
+    ("request_class", "Request class"),
+    ("agent_type", "Agent type"),
+    ("agent", "Agent"),
+    ("tag", "Tag"),
+    ("property", "Property"),
+)
 
 
 @never_cache
@@ -67,6 +78,10 @@ def _log_filters(request, organization) -> tuple[lists.LogFilters, dict]:
     outcome = params.get("outcome", "")
     if outcome not in UsageLog.Outcome.values:
         outcome = ""
+    attribution = {name: params.get(name, "").strip() for name, _ in ATTRIBUTION_FILTERS}
+    # property=<name>:<value>, as the API takes it; a name is lowercase (a header's).
+    name, _, value = attribution.pop("property").partition(":")
+    prop = (name.strip().lower(), value) if name.strip() and value else None
     filters = lists.LogFilters(
         # An existing endpoint by id (indexed); a deleted one's calls by their slug.
         endpoint=str(endpoint.id) if endpoint else slug,
@@ -75,16 +90,41 @@ def _log_filters(request, organization) -> tuple[lists.LogFilters, dict]:
         session=session,
         since=parse_date(params.get("since", "")),
         until=parse_date(params.get("until", "")),
+        property=prop,
+        **attribution,
     )
     form = {
         "endpoint": slug,
         "model": filters.model,
         "outcome": outcome,
         "session": str(session.id) if session else "",
+        **attribution,
+        "property": f"{prop[0]}:{prop[1]}" if prop else "",
         "since": filters.since.isoformat() if filters.since else "",
         "until": filters.until.isoformat() if filters.until else "",
     }
     return filters, form
+
+
+def _filter_chips(form: dict) -> list[dict]:
+    """The attribution filters in force, each with the query string that drops it."""
+    chips = []
+    for name, label in ATTRIBUTION_FILTERS:
+        value = form[name]
+        if not value:
+            continue
+        if name == "property":
+            label, _, value = value.partition(":")
+        chips.append(
+            {
+                "name": name,
+                "label": label,
+                "value": value,
+                "not_set": value == NOT_SET,
+                "remove": _query(form, **{name: ""}),
+            }
+        )
+    return chips
 
 
 def _query(form: dict, **extra) -> str:
@@ -115,6 +155,7 @@ def logs(request, organization):
             "logs": items,
             "filters": form,
             "filter_session": filters.session,
+            "chips": _filter_chips(form),
             "query": _query(form),
             "next_query": _query(form, cursor=next_cursor) if next_cursor else "",
             "is_first_page": not request.GET.get("cursor"),

@@ -86,6 +86,16 @@ def assert_no_csp_violation(page) -> None:
     assert "script-src 'self'" in response.headers["content-security-policy"]
 
 
+def assert_fits(page) -> None:
+    """The page in view is no wider than the window, and each table fits its card."""
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    overflowing = page.evaluate(
+        "[...document.querySelectorAll('.table-wrap')]"
+        ".filter(wrap => wrap.scrollWidth > wrap.clientWidth).map(wrap => wrap.firstElementChild.id)"
+    )
+    assert overflowing == []
+
+
 def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, live_stack):
     page = browser_page
     base = live_stack.url
@@ -217,6 +227,94 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     assert [row["cost_usd"] for row in rows] == ["0.0001", "0.01383"]
     assert {row["endpoint"] for row in rows} == {slug}
 
+    # Attribution: a subagent's call with tags and a property. The proxy key names the
+    # call's person ("my laptop"), so the x-codecosts-user it also sends is left out, told.
+    agent_raw = client.messages.with_raw_response.create(
+        model="claude-sonnet-4-6",
+        max_tokens=1024,
+        messages=[{"role": "user", "content": "Explore the repository."}],
+        extra_headers={
+            "x-claude-code-agent-id": "agent-b1",
+            "x-claude-code-agent-type": "Explore",
+            "x-codecosts-tags": "browser,e2e",
+            "x-codecosts-property-repo": "web",
+            "x-codecosts-user": "someone-else",
+        },
+    )
+    agent_log_id = agent_raw.headers["x-codecosts-log-id"]
+    live_stack.log(agent_log_id)
+
+    # People: every call came with the key, $0.01383 × 2 + $0.0001 = $0.02776.
+    page.click("nav >> text=People")
+    page.wait_for_url(f"{base}/people")
+    people = page.locator("#people-table tbody tr")
+    expect(people).to_have_count(1)
+    cells = people.first.locator("td")
+    expect(cells.nth(0)).to_have_text("my laptop")
+    expect(cells.nth(1)).to_have_text("Codecosts key")
+    expect(cells.nth(2)).to_have_text("3")
+    expect(cells.nth(9)).to_have_text("$0.0278")
+    expect(cells.nth(10)).to_have_text("100.0%")
+    track = page.locator("#people-table svg.bar").first.bounding_box()["width"]
+    bar = page.locator("#people-table svg.bar rect").first.bounding_box()["width"]
+    assert bar == pytest.approx(track, abs=0.5)
+    assert_fits(page)
+    assert_no_csp_violation(page)
+    page.screenshot(path=ARTIFACTS / "people.png", full_page=True)
+    page.click("#people-table a:has-text('my laptop')")
+    page.wait_for_url(re.compile(r"/logs\?person=my\+laptop&since=.*&until="))
+    expect(page.locator("#logs-table tbody tr")).to_have_count(3)
+    expect(page.locator("#filter-chips .chip")).to_have_text(["Person: my laptop ×"])
+    assert_fits(page)
+    assert_no_csp_violation(page)
+    page.screenshot(path=ARTIFACTS / "logs-person.png", full_page=True)
+    page.click("#filter-chips a")
+    page.wait_for_url(re.compile(r"/logs\?since="))
+    expect(page.locator("#filter-chips")).to_have_count(0)
+
+    # Agents: the SDK's calls send no request class; the subagent's is known by its id.
+    page.click("nav >> text=Agents")
+    page.wait_for_url(f"{base}/agents")
+    classes = page.locator("#request-class-table tbody tr td:first-child")
+    expect(classes).to_have_text(["Subagents", "Not sent"])
+    types = page.locator("#agent-type-table tbody tr td:first-child")
+    expect(types).to_have_text(["Explore", "No agent type"])
+    run = page.locator("#agent-runs-table tbody tr")
+    expect(run).to_have_count(1)
+    expect(run.locator("td")).to_have_text(
+        ["agent-b1", "Explore", "main", "—", re.compile(r"\d{4}-"), "1", "$0.0138"]
+    )
+    assert_fits(page)
+    assert_no_csp_violation(page)
+    page.screenshot(path=ARTIFACTS / "agents.png", full_page=True)
+    run.locator("a").first.click()
+    page.wait_for_url(re.compile(r"/logs\?agent=agent-b1&"))
+    rows = page.locator("#logs-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("td.attribution .badge")).to_have_text(["Explore", "browser", "e2e"])
+    rows.first.locator("td").first.locator("a").click()
+    page.wait_for_url(f"{base}/logs/{agent_log_id}")
+    expect(page.locator("#attribution-warnings li")).to_have_text(
+        ["warning x-codecosts-user ignored: the call's Codecosts key names its person"]
+    )
+    assert_no_csp_violation(page)
+    page.screenshot(path=ARTIFACTS / "log-detail-attribution.png", full_page=True)
+
+    # Properties and tags: the picker shows repo; web is the subagent's call.
+    page.click("nav >> text=Properties")
+    page.wait_for_url(f"{base}/properties")
+    expect(page.locator("#property-name")).to_have_value("repo")
+    expect(page.locator("#property-table tbody tr td:first-child")).to_have_text(["web", "Not set"])
+    expect(page.locator("#property-table tbody tr td:nth-child(2)")).to_have_text(["1", "2"])
+    expect(page.locator("#tag-table tbody tr td:first-child")).to_have_text(["browser", "e2e", "No tag"])
+    assert_fits(page)
+    assert_no_csp_violation(page)
+    page.screenshot(path=ARTIFACTS / "properties.png", full_page=True)
+    page.click("#property-table a:has-text('Not set')")
+    page.wait_for_url(re.compile(r"/logs\?property=repo%3A%28none%29&"))
+    expect(page.locator("#logs-table tbody tr")).to_have_count(2)
+    expect(page.locator("#filter-chips .chip")).to_have_text(["repo: not set ×"])
+
     # An API key: shown once, works, then revoked.
     page.click("nav >> text=Settings")
     page.fill("#api-key-name", "browser key")
@@ -241,6 +339,7 @@ def test_sign_up_set_up_an_endpoint_call_it_and_follow_the_money(browser_page, l
     page.click("button:has-text('Log out')")
     page.wait_for_url(f"{base}/login")
     assert_no_csp_violation(page)
-    for path in ("/sessions", "/members", "/admin/login/", "/no-such-page"):
+    pages = ("/sessions", "/people", "/agents", "/properties", "/members", "/admin/login/")
+    for path in (*pages, "/no-such-page"):
         page.goto(f"{base}{path}")
         assert_no_csp_violation(page)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from tests.usage.test_page_logs import at, record_call
+from tests.usage.test_page_logs import at, record_attributed, record_call
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +158,50 @@ def test_the_detail_requires_login(endpoint):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/login?next=")
+
+
+def test_it_shows_every_attribution_field_and_its_warnings(member_client, endpoint):
+    log = record_attributed(
+        endpoint,
+        started_at=at(20),
+        user="a" * 120,
+        agent="a1f3",
+        parent="a0b2",
+        request_class="subagent",
+        agent_type="Explore",
+        tags="db,perf",
+        property_repo="web",
+        **{"property_bad.name": "x"},
+    )
+
+    response = member_client.get(f"/logs/{log.id}")
+
+    html = response.content.decode()
+    section = html.split('id="attribution"', 1)[1].split("</section>", 1)[0]
+    person = "a" * 100
+    assert (
+        f'<a href="/logs?person={person}">{person}</a> <span class="badge">x-codecosts-user</span>'
+        in section
+    )
+    assert '<a href="/logs?request_class=subagent">subagent</a>' in section
+    assert '<a href="/logs?agent_type=Explore">Explore</a>' in section
+    assert '<a href="/logs?agent=a1f3"><code>a1f3</code></a>' in section
+    assert "<code>a0b2</code>" in section
+    assert '<a class="badge tag" href="/logs?tag=db">db</a>' in section
+    assert '<code>repo</code>: <a href="/logs?property=repo:web">web</a>' in section
+    assert log.attribution_warnings == [
+        "x-codecosts-user cut to 100 characters (was 120)",
+        "x-codecosts-property-bad.name left out: the name must be at most 64 letters, digits, - and _",
+    ]
+    for warning in log.attribution_warnings:
+        assert f'<span class="badge warn">warning</span> {warning}' in section
+
+
+def test_a_call_without_attribution_says_so(member_client, endpoint):
+    log = record_attributed(endpoint, started_at=at(20), user_agent="python-httpx/0.28")
+
+    response = member_client.get(f"/logs/{log.id}")
+
+    section = response.content.decode().split('id="attribution"', 1)[1].split("</section>", 1)[0]
+    assert "not attributed" in section and "not sent" in section
+    assert "attribution-warnings" not in section

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 
 import pytest
 from django.db.models.query import QuerySet
@@ -9,14 +10,15 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 
 from proxy.services import proxy_endpoint_create
-from tests.usage.test_page_logs import at, record_call
+from tests.usage.test_page_logs import at, record_attributed, record_call
 
 pytestmark = pytest.mark.django_db
 
 HEADER = (
     "started_at,id,endpoint,provider,path,model,outcome,status_code,streamed,session,"
     "input_tokens,output_tokens,cache_write_5m_tokens,cache_write_1h_tokens,cache_read_tokens,"
-    "reasoning_tokens,web_search_requests,cost_usd,ttfb_ms,duration_ms"
+    "reasoning_tokens,web_search_requests,cost_usd,ttfb_ms,duration_ms,"
+    "person,person_source,agent_id,parent_agent_id,request_class,agent_type,tags,properties"
 )
 
 
@@ -61,9 +63,9 @@ def test_the_export_is_exact_for_every_column(member_client, endpoint):
     assert _csv(response) == [
         HEADER,
         f"2026-11-21T14:05:07+00:00,{sonnet.id},acme-app,anthropic,/v1/messages,"
-        "claude-sonnet-4-6,ok,200,false,,2095,503,0,0,1000,0,0,0.01413,412,1830",
+        "claude-sonnet-4-6,ok,200,false,,2095,503,0,0,1000,0,0,0.01413,412,1830,,,,,main,,,{}",
         f"2026-11-20T09:30:00+00:00,{haiku.id},acme-app,anthropic,/v1/messages,"
-        "claude-haiku-4-5,ok,200,false,'=cmd|' /C calc'!A0,25,15,0,0,0,0,0,0.0001,412,1830",
+        "claude-haiku-4-5,ok,200,false,'=cmd|' /C calc'!A0,25,15,0,0,0,0,0,0.0001,412,1830,,,,,main,,,{}",
     ]
 
 
@@ -146,3 +148,57 @@ def test_text_that_merely_contains_a_formula_character_is_left_alone(member_clie
 
     [row] = _csv_rows(response)
     assert (row["model"], row["session"]) == ("claude-3-5", "fix a=b @ 10:00")
+
+
+def test_the_export_has_the_attribution_columns_at_the_end(member_client, endpoint):
+    log = record_attributed(
+        endpoint,
+        started_at=at(20, 9),
+        user="alice",
+        agent="a1",
+        parent="a0",
+        agent_type="Explore",
+        tags="db,=perf",
+        property_repo="web",
+        property_ticket="ENG-1: fix",
+    )
+
+    [row] = _csv_rows(member_client.get("/logs/export.csv"))
+
+    assert list(row)[-8:] == [
+        "person",
+        "person_source",
+        "agent_id",
+        "parent_agent_id",
+        "request_class",
+        "agent_type",
+        "tags",
+        "properties",
+    ]
+    assert row["id"] == str(log.id)
+    assert (row["person"], row["person_source"]) == ("alice", "header")
+    assert (row["agent_id"], row["parent_agent_id"]) == ("a1", "a0")
+    assert (row["request_class"], row["agent_type"]) == ("subagent", "Explore")
+    assert row["tags"] == "db,=perf"  # a leading "=" only in the cell's first character counts
+    assert json.loads(row["properties"]) == {"repo": "web", "ticket": "ENG-1: fix"}
+
+
+def test_a_tag_list_starting_like_a_formula_gets_a_leading_quote(member_client, endpoint):
+    record_attributed(endpoint, started_at=at(20, 9), tags="=cmd,db", user="@alice")
+
+    [row] = _csv_rows(member_client.get("/logs/export.csv"))
+
+    assert (row["tags"], row["person"]) == ("'=cmd,db", "'@alice")
+
+
+def test_the_export_follows_the_attribution_filters(member_client, endpoint):
+    kept = record_attributed(endpoint, started_at=at(20, 9), user="alice", tags="db", property_repo="web")
+    record_attributed(endpoint, started_at=at(20, 10), user="alice", tags="db")
+    record_attributed(endpoint, started_at=at(20, 11), user="bob", tags="db", property_repo="web")
+    unset = record_attributed(endpoint, started_at=at(20, 12), user_agent="python-httpx/0.28")
+
+    def ids(query):
+        return [row["id"] for row in _csv_rows(member_client.get(f"/logs/export.csv?{query}"))]
+
+    assert ids("person=alice&tag=db&property=repo:web") == [str(kept.id)]
+    assert ids("person=(none)&tag=(none)&property=repo:(none)") == [str(unset.id)]

@@ -38,6 +38,13 @@ class LogFilters:
     session: Session | None = None
     since: date | None = None
     until: date | None = None
+    # Attribution: a value, or NOT_SET for the calls without one.
+    person: str = ""
+    request_class: str = ""
+    agent_type: str = ""
+    agent: str = ""  # a subagent run's agent id
+    tag: str = ""
+    property: tuple[str, str] | None = None  # (name, value)
 
 
 def usage_log_filtered(*, organization: Organization, filters: LogFilters) -> QuerySet[UsageLog]:
@@ -48,6 +55,13 @@ def usage_log_filtered(*, organization: Organization, filters: LogFilters) -> Qu
         model=filters.model,
         outcome=filters.outcome,
         session=filters.session.id if filters.session else None,
+        person=filters.person,
+        request_class=filters.request_class,
+        agent_type=filters.agent_type,
+        agent=filters.agent,
+        tag=filters.tag,
+        property=filters.property,
+        organization_id=organization.id,
         time_range=TimeRange(
             since=day_start(filters.since) if filters.since else None,
             until=day_end(filters.until) if filters.until else None,
