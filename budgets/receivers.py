@@ -1,10 +1,14 @@
-"""Budgets follow usage: after each batch of logs, the budgets covering them are refreshed."""
+"""Budgets follow usage (after each batch of logs, the budgets covering them are
+refreshed), and alerts go to Celery once they are committed."""
 
 import logging
 
 from django.dispatch import receiver
 
+from budgets.models import BudgetAlert
 from budgets.services import budgets_after_logs
+from budgets.signals import alert_deliveries_opened
+from budgets.tasks import alert_deliver
 from usage.models import UsageLog
 from usage.signals import usage_logs_written
 
@@ -17,3 +21,9 @@ def _usage_logs_written(sender, logs, **kwargs):
         budgets_after_logs(logs)
     except Exception:  # noqa: BLE001 - the logs are written; budgets catch up on the next batch
         logger.exception("budgets could not follow %d usage logs", len(logs))
+
+
+@receiver(alert_deliveries_opened, sender=BudgetAlert, dispatch_uid="budgets_alert_deliver")
+def _alert_deliveries_opened(sender, delivery_ids, **kwargs):
+    for delivery_id in delivery_ids:
+        alert_deliver.delay(delivery_id)

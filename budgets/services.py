@@ -15,6 +15,7 @@ from budgets import state
 from budgets.models import AlertDelivery, AlertDestination, Budget, BudgetAlert
 from budgets.periods import period_bounds
 from budgets.selectors import budget_covers, budget_spend
+from budgets.signals import alert_deliveries_opened
 from usage.models import UsageLog
 from usage.money import cents
 
@@ -133,10 +134,11 @@ def _alerts_open(budget: Budget, spend: Decimal, period_start: datetime) -> None
             AlertDelivery(alert=alert, destination=destination)
             for destination in AlertDestination.objects.filter(organization_id=budget.organization_id)
         )
-        from budgets.tasks import alert_deliver
-
-        for delivery in deliveries:
-            transaction.on_commit(lambda pk=delivery.pk: alert_deliver.delay(pk))
+        ids = [delivery.pk for delivery in deliveries]
+        if ids:
+            transaction.on_commit(
+                lambda ids=ids: alert_deliveries_opened.send(sender=BudgetAlert, delivery_ids=ids)
+            )
 
 
 def budgets_after_logs(logs) -> None:
