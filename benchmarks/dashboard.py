@@ -60,6 +60,8 @@ TARGET_MS = 300.0
 DAYS_SEEDED = 90
 PERIOD_DAYS = 30
 BODY_LOGS = 3000
+# The database's comment once a seed of that many logs has finished (checks included).
+SEEDED_MARK = "codecosts dashboard benchmark: {logs} logs seeded"
 
 # (organization name, share of all calls, endpoint slugs); endpoints get Zipf-like shares.
 ORGANIZATIONS = [
@@ -147,7 +149,14 @@ def database_prepare(url: str, *, logs: int, reseed: bool) -> bool:
 
     maintenance, name = conninfo(url, "postgres")
     with psycopg.connect(maintenance, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        exists = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            [name],
+        ).fetchone()
+        if exists and not reseed and exists[0] != SEEDED_MARK.format(logs=logs):
+            # No seed finished here (one stopped halfway leaves rows behind): anew.
+            print(f"database {name}: no finished seed of {logs:,} logs: re-seeding")
+            reseed = True
         if exists and not reseed:
             target, _ = conninfo(url)
             with psycopg.connect(target) as db:
@@ -170,9 +179,8 @@ def database_prepare(url: str, *, logs: int, reseed: bool) -> bool:
                         "thinner than seeded, --reseed for fresh dates"
                     )
                 return False
-            if count:
-                print(f"database {name}: holds {count:,} usage logs, not {logs:,}: re-seeding")
-            reseed = reseed or bool(count)
+            print(f"database {name}: holds {count:,} usage logs, not {logs:,}: re-seeding")
+            reseed = True
         if exists and reseed:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
             exists = None
@@ -374,6 +382,12 @@ def seed(*, logs: int) -> None:
             cur.execute(f"VACUUM (ANALYZE) {table}")
     print(f"  VACUUM ANALYZE in {time.perf_counter() - t0:.1f} s")
     seed_check(now=now)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"COMMENT ON DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
+            "IS %s",
+            [SEEDED_MARK.format(logs=logs)],
+        )
     print(f"seeded in {time.perf_counter() - started:.1f} s")
 
 
@@ -387,7 +401,7 @@ INSERT INTO usage_usagelog (
     input_tokens, output_tokens, cache_write_tokens, cache_write_5m_tokens,
     cache_write_1h_tokens, cache_read_tokens, reasoning_tokens, web_search_requests,
     web_fetch_requests, inference_geo, service_tier, speed, stop_reason, cost_cents, unpriced,
-    started_at, duration_ms, ttfb_ms, upstream_request_id, user_agent, key_hint,
+    multi_part, started_at, duration_ms, ttfb_ms, upstream_request_id, user_agent, key_hint,
     claude_code_session_id, session_name, created_at
 )
 SELECT
@@ -407,7 +421,7 @@ SELECT
              + y.cw5m * coalesce(y.r_5m, 0) + y.cw1h * coalesce(y.r_1h, 0)
              + y.cache_read * coalesce(y.r_read, 0) + y.searches * coalesce(y.r_search, 0)
     END,
-    NOT y.usage_missing AND y.status_code < 400 AND NOT y.priced,
+    NOT y.usage_missing AND y.status_code < 400 AND NOT y.priced, false,
     y.started_at, y.duration_ms, y.ttfb_ms,
     'req_' || substr(md5(y.i::text), 1, 24), y.user_agent, y.key_hint,
     coalesce(y.session_id::text, ''), '', y.started_at + y.duration_ms * interval '1 millisecond'
@@ -554,7 +568,7 @@ def bodies_seed() -> None:
         rows = cur.fetchall()
         with cur.cursor.copy(
             "COPY usage_usagelogbody (log_id, request_body, response_body, request_size, response_size,"
-            " request_truncated, response_truncated, response_content_type) FROM STDIN"
+            " request_truncated, response_truncated, response_content_type, dropped) FROM STDIN"
         ) as copy:
             for log_id, model, streamed, input_tokens, output_tokens in rows:
                 prompt = rng.choice(SESSION_PROMPTS)
@@ -595,6 +609,7 @@ def bodies_seed() -> None:
                         False,
                         False,
                         content_type,
+                        False,
                     )
                 )
     print(f"  {len(rows):,} bodies by COPY in {time.perf_counter() - t0:.1f} s")
