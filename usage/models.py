@@ -225,8 +225,11 @@ class UsageLogLabel(models.Model):
 
     class Meta:
         indexes = [
+            # In the logs list's order, (started_at, log) newest first: a page of a tag or
+            # property value is read off the index and stops at the page's end
+            # (usage.selectors.logs._labelled), however common the value.
             models.Index(
-                fields=["organization", "kind", "name", "value", "-started_at"],
+                fields=["organization", "kind", "name", "value", "-started_at", "-log"],
                 name="usagelabel_lookup",
             )
         ]
