@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
 
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Exists, OuterRef, Subquery, Sum, UUIDField, Value
+from django.db.models.functions import Cast, NullIf, Replace, TruncDate
 
 from accounts.models import Organization
 from proxy.models import ProxyEndpoint
@@ -80,16 +80,22 @@ def usage_summary(
     else:
         totals = _sums(logs.order_by().aggregate(**_LOG_AGGREGATES))
     rollup = group_by in ROLLUP_GROUPS or group_by.startswith(PROPERTY_GROUP)
+    named = False
     if time_range.whole_days and rollup:
         rows_qs = time_range.filter_days(
             UsageRollup.objects.filter(organization=organization, dimension=group_by)
         )
-        rows = _rows(rows_qs.order_by().values("key").annotate(**_DAILY_AGGREGATES), "key")
+        grouped = rows_qs.order_by().values("key").annotate(**_DAILY_AGGREGATES)
+        if group_by == "session":
+            # Named in the same query: a month has thousands of sessions, too many to
+            # send back as a list of ids.
+            grouped, named = grouped.annotate(name=_session_name(organization, "key")), True
+        rows = _rows(grouped, "key", label_field="name" if named else None)
     elif time_range.whole_days:
         group_field = {"endpoint": "endpoint_slug", "model": "model", "day": "day"}[group_by]
         rows = _rows(daily.order_by().values(group_field).annotate(**_DAILY_AGGREGATES), group_field)
     elif group_by == "tag" or group_by.startswith(PROPERTY_GROUP):
-        rows = _label_rows(logs, organization=organization, group_by=group_by)
+        rows = _label_rows(logs, organization=organization, group_by=group_by, time_range=time_range)
     else:
         if group_by == "day":
             logs = logs.annotate(call_day=TruncDate("started_at", tzinfo=UTC))
@@ -103,7 +109,8 @@ def usage_summary(
             row.key = None  # no person, session, tag…: one row, keyed None
     if group_by.startswith(PROPERTY_GROUP):
         _add_unset_row(rows, totals)
-    _label(rows, organization=organization, group_by=group_by)
+    if not named:
+        _label(rows, organization=organization, group_by=group_by)
     if group_by == "day":
         rows.sort(key=lambda row: row.key)
     else:
@@ -111,20 +118,43 @@ def usage_summary(
     return Summary(group_by=group_by, time_range=time_range, rows=rows, totals=totals)
 
 
-def _rows(grouped, group_field: str) -> list[SummaryRow]:
-    return [SummaryRow(key=row[group_field], label=None, sums=_sums(row)) for row in grouped]
+def _rows(grouped, group_field: str, *, label_field: str | None = None) -> list[SummaryRow]:
+    return [
+        SummaryRow(
+            key=row[group_field],
+            label=row[label_field] if label_field else None,
+            sums=_sums(row),
+        )
+        for row in grouped
+    ]
 
 
-def _label_rows(logs, *, organization: Organization, group_by: str) -> list[SummaryRow]:
-    """Rows per tag (untagged calls as one) or per value of a property, from the logs."""
-    labels = UsageLogLabel.objects.filter(organization=organization, log__in=logs.values("id"))
+def _session_name(organization: Organization, key: str) -> Subquery:
+    """The name of the session whose id a rollup's `key` holds (as text: str() of the
+    UUID; "" for calls outside sessions, which have no name)."""
+    session_id = Cast(NullIf(Replace(OuterRef(key), Value("-"), Value("")), Value("")), UUIDField())
+    sessions = Session.objects.filter(organization=organization, id=session_id)
+    return Subquery(sessions.values("name")[:1])
+
+
+def _label_rows(
+    logs, *, organization: Organization, group_by: str, time_range: TimeRange
+) -> list[SummaryRow]:
+    """Rows per tag (untagged calls as one) or per value of a property, from the logs.
+
+    A label has its log's organization and started_at, so the labels of the range are
+    found on the label index (not by matching the range's log ids); untagged calls are
+    those with NOT EXISTS a tag label (not NOT IN every tag label of the organization).
+    """
+    labels = time_range.filter(UsageLogLabel.objects.filter(organization=organization))
     if group_by == "tag":
         labels = labels.filter(kind=UsageLogLabel.Kind.TAG)
     else:
         labels = labels.filter(kind=UsageLogLabel.Kind.PROPERTY, name=group_by[len(PROPERTY_GROUP):])
     rows = _rows(labels.order_by().values("value").annotate(**_LABEL_AGGREGATES), "value")
     if group_by == "tag":
-        untagged = logs.exclude(labels__kind=UsageLogLabel.Kind.TAG).order_by().aggregate(**_LOG_AGGREGATES)
+        tagged = UsageLogLabel.objects.filter(log_id=OuterRef("id"), kind=UsageLogLabel.Kind.TAG)
+        untagged = logs.filter(~Exists(tagged)).order_by().aggregate(**_LOG_AGGREGATES)
         if untagged["calls"]:
             rows.append(SummaryRow(key=None, label=None, sums=_sums(untagged)))
     return rows
@@ -179,7 +209,7 @@ def _label(rows: list[SummaryRow], *, organization: Organization, group_by: str)
             # A deleted endpoint's calls keep its slug.
             row.label = names.get(row.key, row.key)
     elif group_by == "session":
-        # Keys are session ids: UUIDs from the logs, strings from the rollups.
+        # Session ids from the logs (the rollups name theirs in their own query).
         names = {
             str(pk): name
             for pk, name in Session.objects.filter(
