@@ -317,10 +317,26 @@ def test_by_tag_and_property_a_range_inside_a_day_matches_the_whole_days_rollups
     assert summary(api_client, group_by="property:repo", **day)["items"] == by_repo
 
 
-def test_by_session_a_range_inside_a_day_names_its_sessions_as_whole_days_do(
+def test_a_range_from_an_hour_reads_its_whole_days_from_the_daily_totals(api_client, calls):
+    # From 09:30 on day 1: b and c from the logs, all of day 2 (d, e) from the daily totals…
+    params = {"group_by": "endpoint", "since": "2026-03-01T09:30:00Z", "until": "2026-03-02"}
+    expected = [("production", 2, "1.875"), ("staging", 2, "0.495")]
+
+    body = summary(api_client, **params)
+    assert [(i["key"], i["calls"], i["cost_cents"]) for i in body["items"]] == expected
+    assert body["totals"]["calls"] == 4
+
+    # …which still count day 2's calls once their logs are gone.
+    UsageLog.objects.filter(started_at__gte=DAY2).delete()
+    body = summary(api_client, **params)
+    assert [(i["key"], i["calls"], i["cost_cents"]) for i in body["items"]] == expected
+
+
+def test_by_session_a_range_from_an_hour_names_its_sessions_as_whole_days_do(
     api_client, org, calls
 ):
-    hours = {"since": "2026-03-01T08:00:00Z", "until": "2026-03-02T23:00:00Z"}
+    # Feature X: c (day 1, from the logs) and d (day 2, from the rollups), one row.
+    hours = {"since": "2026-03-01T08:00:00Z", "until": "2026-03-02"}
     day = {"since": "2026-03-01", "until": "2026-03-02"}
 
     items = summary(api_client, group_by="session", **hours)["items"]

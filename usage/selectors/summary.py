@@ -1,9 +1,9 @@
 """Totals of an organization's calls in a time range, grouped by endpoint, model, day,
 session, person, request class, agent type, tag or a property: from the daily totals and
-rollups when the range is whole days, else from the logs."""
+rollups for the range's whole days, from the logs for the parts of days at its ends."""
 
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, time
 from decimal import Decimal
 
 from django.db.models import Count, Exists, OuterRef, Subquery, Sum, UUIDField, Value
@@ -13,7 +13,7 @@ from accounts.models import Organization
 from proxy.models import ProxyEndpoint
 from usage.cost_parts import per_model, stored_parts
 from usage.models import Session, UsageDaily, UsageLog, UsageLogLabel, UsageRollup
-from usage.time_range import TimeRange
+from usage.time_range import TimeRange, day_end, day_start
 
 GROUP_BY_CHOICES = ("endpoint", "model", "day", "session", "person", "request_class", "agent_type", "tag")
 # group_by=property:<name> groups by one property's values.
@@ -63,25 +63,65 @@ def usage_summary(
 ) -> Summary:
     """Totals of the organization's calls in a time range, grouped by `group_by`, and overall.
 
-    With a range of whole UTC days (the usual case: fast however many calls there are) the
-    rows come from the daily totals (endpoint, model, day) or the rollups (the others),
-    else from the logs. Calls without a session, person, request class, agent type or tag
-    are one row whose key is None; a call with two tags counts under both. For a
-    property, calls without it are the row whose key is None. Rows are ordered by cost,
-    highest first; days oldest first.
+    The range's whole UTC days are read from the daily totals (endpoint, model, day) or
+    the rollups (the others): fast however many calls there are. Only the parts of days
+    at its ends (a range from 09:30, say) are read from the logs. Calls without a
+    session, person, request class, agent type or tag are one row whose key is None; a
+    call with two tags counts under both. For a property, calls without it are the row
+    whose key is None. Rows are ordered by cost, highest first; days oldest first.
     """
     if not group_by_is_valid(group_by):
         raise ValueError(f"group_by must be one of {', '.join(GROUP_BY_CHOICES)} or property:<name>")
-    daily = time_range.filter_days(UsageDaily.objects.filter(organization=organization))
-    logs = time_range.filter(UsageLog.objects.filter(organization=organization))
-    if time_range.whole_days:
-        # The daily totals give the same sums without a pass over the logs.
-        totals = _sums(daily.order_by().aggregate(**_DAILY_AGGREGATES))
+    whole_days, part_days = _split(time_range)
+    totals, by_key = _sums({}), {}
+    what = dict(organization=organization, group_by=group_by)
+    if whole_days is not None:
+        _merge(totals, by_key, *_from_days(**what, time_range=whole_days))
+    for part in part_days:
+        _merge(totals, by_key, *_from_logs(**what, time_range=part))
+    rows = list(by_key.values())
+    if group_by.startswith(PROPERTY_GROUP):
+        _add_unset_row(rows, totals)
+    _label(rows, organization=organization, group_by=group_by)
+    if group_by == "day":
+        rows.sort(key=lambda row: row.key)
     else:
-        totals = _sums(logs.order_by().aggregate(**_LOG_AGGREGATES))
-    rollup = group_by in ROLLUP_GROUPS or group_by.startswith(PROPERTY_GROUP)
-    named = False
-    if time_range.whole_days and rollup:
+        rows.sort(key=lambda row: (-row.sums["cost_cents"], -row.sums["calls"], str(row.key)))
+    return Summary(group_by=group_by, time_range=time_range, rows=rows, totals=totals)
+
+
+def _split(time_range: TimeRange) -> tuple[TimeRange | None, list[TimeRange]]:
+    """The range's whole UTC days (None: not one) and the parts of days at its ends."""
+    if time_range.whole_days:
+        return time_range, []
+    since, until = time_range.since, time_range.until
+    first, last = since, until
+    if since is not None and not _is_midnight(since):
+        first = day_end(since.astimezone(UTC).date())
+    if until is not None and not _is_midnight(until):
+        last = day_start(until.astimezone(UTC).date())
+    if first is not None and last is not None and first >= last:
+        return None, [time_range]  # inside a day, or two parts of days back to back
+    parts = []
+    if since is not None and since != first:
+        parts.append(TimeRange(since=since, until=first))
+    if until is not None and until != last:
+        parts.append(TimeRange(since=last, until=until))
+    return TimeRange(since=first, until=last), parts
+
+
+def _is_midnight(moment: datetime) -> bool:
+    return moment.astimezone(UTC).time() == time(0)
+
+
+def _from_days(
+    *, organization: Organization, group_by: str, time_range: TimeRange
+) -> tuple[dict, list[SummaryRow]]:
+    """Totals and rows of whole days, from the daily totals and the rollups."""
+    daily = time_range.filter_days(UsageDaily.objects.filter(organization=organization))
+    # The daily totals give the same sums without a pass over the logs.
+    totals = _sums(daily.order_by().aggregate(**_DAILY_AGGREGATES))
+    if group_by in ROLLUP_GROUPS or group_by.startswith(PROPERTY_GROUP):
         rows_qs = time_range.filter_days(
             UsageRollup.objects.filter(organization=organization, dimension=group_by)
         )
@@ -89,33 +129,50 @@ def usage_summary(
         if group_by == "session":
             # Named in the same query: a month has thousands of sessions, too many to
             # send back as a list of ids.
-            grouped, named = grouped.annotate(name=_session_name(organization, "key")), True
-        rows = _rows(grouped, "key", label_field="name" if named else None)
-    elif time_range.whole_days:
+            grouped = grouped.annotate(name=_session_name(organization, "key"))
+        rows = _rows(grouped, "key", label_field="name" if group_by == "session" else None)
+    else:
         group_field = {"endpoint": "endpoint_slug", "model": "model", "day": "day"}[group_by]
         rows = _rows(daily.order_by().values(group_field).annotate(**_DAILY_AGGREGATES), group_field)
-    elif group_by == "tag" or group_by.startswith(PROPERTY_GROUP):
+    return totals, rows
+
+
+def _from_logs(
+    *, organization: Organization, group_by: str, time_range: TimeRange
+) -> tuple[dict, list[SummaryRow]]:
+    """Totals and rows of a range of any bounds, from the logs."""
+    logs = time_range.filter(UsageLog.objects.filter(organization=organization))
+    totals = _sums(logs.order_by().aggregate(**_LOG_AGGREGATES))
+    if group_by == "tag" or group_by.startswith(PROPERTY_GROUP):
         rows = _label_rows(logs, organization=organization, group_by=group_by, time_range=time_range)
-    else:
-        if group_by == "day":
-            logs = logs.annotate(call_day=TruncDate("started_at", tzinfo=UTC))
-        group_field = {"endpoint": "endpoint_slug", "day": "call_day", "session": "session_id"}.get(group_by, group_by)
-        rows = _rows(logs.order_by().values(group_field).annotate(**_LOG_AGGREGATES), group_field)
-        if group_by == "model":
-            # Daily totals already count each part under its model; here, the logs do it.
-            _count_parts_under_their_models(rows, logs.filter(multi_part=True))
-    for row in rows:
-        if row.key == "":
-            row.key = None  # no person, session, tag…: one row, keyed None
-    if group_by.startswith(PROPERTY_GROUP):
-        _add_unset_row(rows, totals)
-    if not named:
-        _label(rows, organization=organization, group_by=group_by)
+        return totals, rows
     if group_by == "day":
-        rows.sort(key=lambda row: row.key)
-    else:
-        rows.sort(key=lambda row: (-row.sums["cost_cents"], -row.sums["calls"], str(row.key)))
-    return Summary(group_by=group_by, time_range=time_range, rows=rows, totals=totals)
+        logs = logs.annotate(call_day=TruncDate("started_at", tzinfo=UTC))
+    group_field = {"endpoint": "endpoint_slug", "day": "call_day", "session": "session_id"}.get(group_by, group_by)
+    rows = _rows(logs.order_by().values(group_field).annotate(**_LOG_AGGREGATES), group_field)
+    if group_by == "model":
+        # Daily totals already count each part under its model; here, the logs do it.
+        _count_parts_under_their_models(rows, logs.filter(multi_part=True))
+    if group_by == "session":
+        for row in rows:
+            row.key = str(row.key) if row.key is not None else None  # as the rollups key them
+    return totals, rows
+
+
+def _merge(totals: dict, by_key: dict, part_totals: dict, part_rows: list[SummaryRow]) -> None:
+    """Add one part of the range (its whole days, or a part of a day) to the summary."""
+    for name in SUMMARY_SUMS:
+        totals[name] += part_totals[name]
+    for row in part_rows:
+        key = None if row.key == "" else row.key  # no person, session, tag…: one row, keyed None
+        kept = by_key.get(key)
+        if kept is None:
+            row.key = key
+            by_key[key] = row
+            continue
+        for name in SUMMARY_SUMS:
+            kept.sums[name] += row.sums[name]
+        kept.label = kept.label or row.label
 
 
 def _rows(grouped, group_field: str, *, label_field: str | None = None) -> list[SummaryRow]:
@@ -209,13 +266,12 @@ def _label(rows: list[SummaryRow], *, organization: Organization, group_by: str)
             # A deleted endpoint's calls keep its slug.
             row.label = names.get(row.key, row.key)
     elif group_by == "session":
-        # Session ids from the logs (the rollups name theirs in their own query).
-        names = {
-            str(pk): name
-            for pk, name in Session.objects.filter(
-                organization=organization, id__in=[row.key for row in rows if row.key]
-            ).values_list("id", "name")
-        }
+        # Those the rollups did not name: sessions with calls only in parts of days.
+        unnamed = [row.key for row in rows if row.key is not None and row.label is None]
+        if not unnamed:
+            return
+        sessions = Session.objects.filter(organization=organization, id__in=unnamed)
+        names = {str(pk): name for pk, name in sessions.values_list("id", "name")}
         for row in rows:
-            row.key = str(row.key) if row.key is not None else None
-            row.label = names.get(row.key) if row.key is not None else None
+            if row.key is not None and row.label is None:
+                row.label = names.get(row.key)
