@@ -216,7 +216,10 @@ class UsageLogLabel(models.Model):
         PROPERTY = "property", "Property"
 
     log = models.ForeignKey(UsageLog, on_delete=models.CASCADE, related_name="labels")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: both below lead with it.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     kind = models.CharField(max_length=8, choices=Kind.choices)
     # The property's name; "" for a tag.
     name = models.CharField(max_length=64, blank=True)
@@ -231,7 +234,12 @@ class UsageLogLabel(models.Model):
             models.Index(
                 fields=["organization", "kind", "name", "value", "-started_at", "-log"],
                 name="usagelabel_lookup",
-            )
+            ),
+            # Every value of a tag or property in a time range: a summary's part of a day
+            # (usage.selectors.summary._label_rows).
+            models.Index(
+                fields=["organization", "kind", "name", "started_at"], name="usagelabel_range"
+            ),
         ]
 
 

@@ -205,7 +205,7 @@ def _label_rows(
     """
     labels = time_range.filter(UsageLogLabel.objects.filter(organization=organization))
     if group_by == "tag":
-        labels = labels.filter(kind=UsageLogLabel.Kind.TAG)
+        labels = labels.filter(kind=UsageLogLabel.Kind.TAG, name="")
     else:
         labels = labels.filter(kind=UsageLogLabel.Kind.PROPERTY, name=group_by[len(PROPERTY_GROUP):])
     rows = _rows(labels.order_by().values("value").annotate(**_LABEL_AGGREGATES), "value")
