@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Subquery, Sum, UUIDField, Value
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    Exists,
+    OuterRef,
+    Subquery,
+    Sum,
+    UUIDField,
+    Value,
+)
 from django.db.models.functions import Cast, NullIf, Replace, TruncDate
 
 from accounts.models import Organization
@@ -31,10 +40,19 @@ TOKEN_SUMS = (
 )
 SUMMARY_SUMS = ("calls", *TOKEN_SUMS, "cost_cents")
 
-# The same sums read from UsageDaily rows (which count their calls) or from UsageLog rows.
-_DAILY_AGGREGATES = {"calls": Sum("calls")} | {name: Sum(name) for name in SUMMARY_SUMS[1:]}
-_LOG_AGGREGATES = {"calls": Count("id")} | {name: Sum(name) for name in SUMMARY_SUMS[1:]}
-_LABEL_AGGREGATES = {"calls": Count("log_id")} | {name: Sum(f"log__{name}") for name in SUMMARY_SUMS[1:]}
+
+def _aggregates(calls, prefix: str = "") -> dict:
+    """The sums, read from UsageDaily or UsageRollup rows (which count their calls),
+    UsageLog rows or their labels' logs (`prefix`). PostgreSQL sums bigint columns as
+    numeric: cast back, or every token count is read as a Decimal (a month's thousands
+    of sessions spent a third of their time on that)."""
+    tokens = {name: Cast(Sum(prefix + name), BigIntegerField()) for name in TOKEN_SUMS}
+    return {"calls": calls, **tokens, "cost_cents": Sum(prefix + "cost_cents")}
+
+
+_DAILY_AGGREGATES = _aggregates(Sum("calls"))
+_LOG_AGGREGATES = _aggregates(Count("id"))
+_LABEL_AGGREGATES = _aggregates(Count("log_id"), prefix="log__")
 
 
 def group_by_is_valid(group_by: str) -> bool:
