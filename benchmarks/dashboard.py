@@ -6,33 +6,61 @@
 
 1. Database: the one named in DATABASE_URL (PostgreSQL only), created through the
    `postgres` maintenance database when missing, then migrated.
-2. Seed (skipped when the database already holds exactly --logs usage logs; --reseed
-   drops and recreates it): 3 organizations, 20 proxy endpoints (uneven: ~70% / 22% / 8%
-   of the traffic, Zipf-like within an organization), `--logs` usage logs over the last
-   90 days (traffic growing towards today), a realistic model mix (Claude Sonnet / Opus /
-   Haiku, a few OpenAI chat and embedding models, a sliver of an unpriced model), outcomes
-   (mostly ok; upstream errors, disconnects, timeouts), Claude Code sessions, an endpoint
-   deleted 40 days ago (its logs keep the slug, endpoint NULL), and bodies for only a few
-   thousand logs. All rows are made by PostgreSQL itself in one
+2. Seed (skipped when the database's comment says a seed of exactly --logs usage logs
+   finished there and it holds that many; a seed stopped halfway is redone; --reseed
+   drops and recreates it): 3 organizations, 20 proxy endpoints (uneven: ~70% / 22% /
+   8% of the traffic, Zipf-like within an organization), `--logs` usage logs over the
+   last 90 days (traffic growing towards today), a realistic model mix (Claude Sonnet /
+   Opus / Haiku, a few OpenAI chat and embedding models, a sliver of an unpriced model),
+   outcomes (mostly ok; upstream errors, disconnects, timeouts), Claude Code sessions
+   (one per endpoint, 3 hours and one of three developers), an endpoint deleted 40 days
+   ago (its logs keep the slug, endpoint NULL), and bodies for only a few thousand logs.
+   Attribution (issue 13): 25 people in each big organization (8 in the small one),
+   Zipf-like (the heaviest makes a quarter of the calls), named by their own Codecosts
+   key (person_source `key`, a proxy key named after them: api_key set) or the
+   x-codecosts-user header, four of them Claude Code installs known by the body only
+   (`device:<64 hex>`); 10% of the calls name nobody. A Claude Code session keeps one
+   person, tags, repo and ticket; in blocks of 20 of its calls, a run of 3-15 consecutive
+   ones is a subagent's (`a` + 16 hex, request_class `subagent`, agent_type Explore,
+   general-purpose, Plan or a custom one; a run of 8 or more is, 30% of the time, nested:
+   its second half a child agent with parent_agent_id): ~30% of the session calls.
+   The rest are `main`, 3% `compaction`, 9% `auxiliary`; 10% of the sessions send no
+   hint headers (request class ""), nor do calls outside Claude Code. Tags: 0-3 of 12
+   (backend on ~28% of the calls, security-review on ~0.5%); properties `repo` (15
+   values, Zipf-like) on 85% and `ticket` (ENG-<n>, ~25 new a day, each worked on for
+   ~3 days: thousands in all) on 60%. All log rows are made by PostgreSQL itself in one
    `INSERT ... SELECT FROM generate_series(...)` (secondary indexes dropped during the
    load and rebuilt after, FK triggers off for the load and checked afterwards); bodies
    by COPY. Costs are computed in SQL from the per-token rates of the product's price
    table (usage.pricing, card at seed time), and web-search fees: exactly what
    cost_compute gives for these calls (prompts stay under the 200k long-context tier, no
-   inference geo); a sample is re-priced with cost_compute to prove it. Sessions and
-   UsageDaily are filled by INSERT ... SELECT GROUP BY over the logs; UsageDaily for the
-   last two days is then rebuilt with the product's usage_daily_rebuild() and compared
-   row by row. ANALYZE at the end.
+   inference geo); a sample is re-priced with cost_compute to prove it. Sessions,
+   UsageLogLabel (a row per tag and property, as log_labels makes them), UsageDaily and
+   UsageRollup (rollup_keys: each log's sums under its person, request class, agent
+   type, session, agent, each tag or "" and each property; cache savings priced as for
+   UsageDaily) are filled by INSERT ... SELECT over the logs; the last two days are then
+   rebuilt with the product's usage_daily_rebuild() and usage_rollup_rebuild() and
+   compared row by row. VACUUM ANALYZE at the end.
 3. Measure, for the busiest organization, through django.test.Client logged in as its
-   owner (force_login), the full middleware stack and real views: the dashboard and the
-   logs list (first page, next page, a page deep down by cursor, filters), the JSON APIs
-   GET /api/usage-logs?limit=100 and GET /api/usage/summary?group_by=model, all for the
-   last 30 days. Each case: warm-up, then --runs timed requests (p50, max), and one more
-   request under CaptureQueriesContext for the number of SQL queries and the slowest one.
-   Target: dashboard and logs list p50 under 300 ms. --explain prints EXPLAIN ANALYZE of
-   every case's slowest query (always printed for a MISS); --strict exits 2 on a MISS.
+   owner (force_login), the full middleware stack and real views, all for the last 30
+   days: the dashboard and the logs list (first page, next page, a page deep down by
+   cursor, filters); GET /api/usage-logs (pages, deep cursor, endpoint); the logs list
+   and GET /api/usage-logs by person (a mid one, and "(none)"), tag (the common one, the
+   rare one, "(none)"), property repo:<a mid value> and repo:(none), request_class
+   subagent and agent (the busiest subagent run), and a deep cursor in the common tag;
+   GET /api/usage/summary by model, session, person, request_class, agent_type, tag and
+   property:repo, and by session, person, tag and property:repo from 09:30 on the first
+   day to 12:00 on the last (whole days from the rollups, the hours from the logs); the
+   People, Agents and Properties pages (repo; ticket, with its hundreds of values).
+   Values are picked from the rollups. A logs page filter is checked against the API's
+   (same first page) and skipped, with the reason printed, on a commit whose page does
+   not read it; a page that answers 404 (a commit from before it) is skipped too.
+   Each case: warm-up, then --runs timed requests (p50, max), and one more request under
+   CaptureQueriesContext for the number of SQL queries and the slowest one. Target:
+   every case p50 under 300 ms. --explain prints EXPLAIN ANALYZE of every case's
+   slowest query (always printed for a MISS); --strict exits 2 on a MISS.
 
-One module on purpose (about 950 lines): a benchmark is run as one script with
+One module on purpose (about 1,400 lines): a benchmark is run as one script with
 `python benchmarks/dashboard.py`, and its data generator, cases and report read best
 side by side; it is not imported by the product.
 """
@@ -1281,9 +1309,15 @@ def attribution_cases(*, client, org_id, period: dict, since, until) -> list[Cas
                 "/api/usage/summary?" + urlencode({**hours, "group_by": group_by}),
             )
         )
-    # Pages another branch adds; measured once they are on this commit.
-    cases.append(Case("page", "people, 30 days", "/people?" + urlencode(period), optional=True))
-    cases.append(Case("page", "agents, 30 days", "/agents?" + urlencode(period), optional=True))
+    # The attribution pages (skipped on a commit from before them).
+    for name, page, params in (
+        ("people", "/people", {}),
+        ("agents", "/agents", {}),
+        ("properties (repo)", "/properties", {"name": "repo"}),
+        ("properties (ticket: thousands of values)", "/properties", {"name": "ticket"}),
+    ):
+        path = page + "?" + urlencode({**params, **period})
+        cases.append(Case("page", f"{name}, 30 days", path, optional=True))
     return cases
 
 
