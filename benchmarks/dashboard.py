@@ -1314,7 +1314,7 @@ def attribution_cases(*, client, org_id, period: dict, since, until) -> list[Cas
         ("people", "/people", {}),
         ("agents", "/agents", {}),
         ("properties (repo)", "/properties", {"name": "repo"}),
-        ("properties (ticket: thousands of values)", "/properties", {"name": "ticket"}),
+        ("properties (ticket: hundreds of values)", "/properties", {"name": "ticket"}),
     ):
         path = page + "?" + urlencode({**params, **period})
         cases.append(Case("page", f"{name}, 30 days", path, optional=True))

@@ -147,8 +147,8 @@ def _labelled(
         # NOT EXISTS rather than NOT IN: PostgreSQL hashes a NOT IN subquery only while it
         # fits in work_mem, else runs it again for every log (25 s for 700,000 labels); a
         # NOT EXISTS is an anti-join on the label's log_id index.
-        return queryset.filter(
-            ~Exists(UsageLogLabel.objects.filter(log_id=OuterRef("id"), kind=kind, name=name))
+        return queryset.exclude(
+            Exists(UsageLogLabel.objects.filter(log_id=OuterRef("id"), kind=kind, name=name))
         )
     # One filter() call: one join, every condition on the same label.
     match = {

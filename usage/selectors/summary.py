@@ -229,7 +229,7 @@ def _label_rows(
     rows = _rows(labels.order_by().values("value").annotate(**_LABEL_AGGREGATES), "value")
     if group_by == "tag":
         tagged = UsageLogLabel.objects.filter(log_id=OuterRef("id"), kind=UsageLogLabel.Kind.TAG)
-        untagged = logs.filter(~Exists(tagged)).order_by().aggregate(**_LOG_AGGREGATES)
+        untagged = logs.exclude(Exists(tagged)).order_by().aggregate(**_LOG_AGGREGATES)
         if untagged["calls"]:
             rows.append(SummaryRow(key=None, label=None, sums=_sums(untagged)))
     return rows
