@@ -216,7 +216,10 @@ class UsageLogLabel(models.Model):
         PROPERTY = "property", "Property"
 
     log = models.ForeignKey(UsageLog, on_delete=models.CASCADE, related_name="labels")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: both below lead with it.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     kind = models.CharField(max_length=8, choices=Kind.choices)
     # The property's name; "" for a tag.
     name = models.CharField(max_length=64, blank=True)
@@ -225,10 +228,18 @@ class UsageLogLabel(models.Model):
 
     class Meta:
         indexes = [
+            # In the logs list's order, (started_at, log) newest first: a page of a tag or
+            # property value is read off the index and stops at the page's end
+            # (usage.selectors.logs._labelled), however common the value.
             models.Index(
-                fields=["organization", "kind", "name", "value", "-started_at"],
+                fields=["organization", "kind", "name", "value", "-started_at", "-log"],
                 name="usagelabel_lookup",
-            )
+            ),
+            # Every value of a tag or property in a time range: a summary's part of a day
+            # (usage.selectors.summary._label_rows).
+            models.Index(
+                fields=["organization", "kind", "name", "started_at"], name="usagelabel_range"
+            ),
         ]
 
 

@@ -13,7 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from proxy.models import ProxyEndpoint
-from usage.models import Session, UsageLog, UsageLogBody
+from usage.models import Session, UsageLog, UsageLogBody, UsageLogLabel
+from usage.services.logs import log_labels
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LIST_URL = "/api/usage-logs"
@@ -132,6 +133,13 @@ def make_log(
             response_truncated=truncated[1],
             response_content_type=content_type,
         )
+    return log
+
+
+def labelled_log(endpoint: ProxyEndpoint, **fields) -> UsageLog:
+    """A log with its tag and property labels, as the writer stores them."""
+    log = make_log(endpoint, **fields)
+    UsageLogLabel.objects.bulk_create(log_labels(log))
     return log
 
 
@@ -367,6 +375,46 @@ def test_it_filters_by_session_or_by_no_session(api_client, org, endpoint):
 
     assert ids(api_client.get(LIST_URL, {"session": str(session.id)})) == [str(inside.id)]
     assert ids(api_client.get(LIST_URL, {"session": "none"})) == [str(outside.id)]
+
+
+def test_it_filters_by_tag_or_property_value_listing_each_log_once(api_client, endpoint):
+    both = labelled_log(
+        endpoint, started_at=T0, tags=["ci", "prod"], properties={"repo": "api", "ticket": "ENG-1"}
+    )
+    ci = labelled_log(endpoint, started_at=T0 + timedelta(minutes=1), tags=["ci"], properties={"repo": "web"})
+    bare = labelled_log(endpoint, started_at=T0 + timedelta(minutes=2), properties={"ci": "x"})
+
+    assert ids(api_client.get(LIST_URL, {"tag": "ci"})) == [str(ci.id), str(both.id)]
+    assert ids(api_client.get(LIST_URL, {"tag": "prod"})) == [str(both.id)]
+    assert ids(api_client.get(LIST_URL, {"property": "repo:api"})) == [str(both.id)]
+    assert ids(api_client.get(LIST_URL, {"property": "ci:x"})) == [str(bare.id)]
+    assert ids(api_client.get(LIST_URL, {"tag": "ci", "property": "repo:web"})) == [str(ci.id)]
+    assert ids(api_client.get(LIST_URL, {"tag": "ci", "since": iso(T0 + timedelta(seconds=30))})) == [
+        str(ci.id)
+    ]
+
+
+def test_none_finds_the_logs_without_that_tag_or_property(api_client, endpoint):
+    tagged = labelled_log(endpoint, started_at=T0, tags=["ci"], properties={"repo": "api"})
+    other = labelled_log(endpoint, started_at=T0 + timedelta(minutes=1), properties={"ticket": "ENG-1"})
+    bare = labelled_log(endpoint, started_at=T0 + timedelta(minutes=2))
+
+    assert ids(api_client.get(LIST_URL, {"tag": "(none)"})) == [str(bare.id), str(other.id)]
+    assert ids(api_client.get(LIST_URL, {"property": "repo:(none)"})) == [str(bare.id), str(other.id)]
+    assert ids(api_client.get(LIST_URL, {"property": "ticket:(none)"})) == [str(bare.id), str(tagged.id)]
+
+
+def test_pages_of_a_tag_follow_the_cursor(api_client, endpoint):
+    logs = [labelled_log(endpoint, started_at=T0 + timedelta(minutes=i), tags=["ci"]) for i in range(3)]
+    labelled_log(endpoint, started_at=T0 + timedelta(minutes=1, seconds=30), tags=["prod"])
+
+    first = api_client.get(LIST_URL, {"tag": "ci", "limit": 2}).json()
+    second = api_client.get(LIST_URL, {"tag": "ci", "limit": 2, "cursor": first["nextCursor"]}).json()
+
+    assert [item["id"] for item in first["items"] + second["items"]] == [
+        str(log.id) for log in reversed(logs)
+    ]
+    assert second["nextCursor"] is None
 
 
 def test_since_is_inclusive_and_until_exclusive_for_date_times(api_client, endpoint):

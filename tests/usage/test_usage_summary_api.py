@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from proxy.models import ProxyEndpoint
+from usage.attribution import PROPERTY_PREFIX, TAGS_HEADER
 from usage.models import Session, UsageDaily, UsageLog
 from usage.records import TokenUsage, UsageRecord, record_from_payload, record_to_payload
 from usage.services.logs import usage_log_record
@@ -39,6 +40,7 @@ def record(
     model: str = "claude-sonnet-4-6",
     tokens: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0),
     session_name: str = "",
+    attribution: dict[str, str] | None = None,
 ) -> UsageLog:
     """Write a call through the usage writer, bodies compressed as the pipeline sends them."""
     input_tokens, output_tokens, cache_5m, cache_1h, cache_read = tokens
@@ -66,6 +68,7 @@ def record(
         request_model=model,
         usage=usage,
         session_name=session_name,
+        attribution=attribution or {},
         request_body=json.dumps({"model": model, "messages": []}).encode(),
         response_body=b'{"type": "message"}',
     )
@@ -281,6 +284,68 @@ def test_a_range_inside_a_day_by_endpoint_and_model(api_client, calls):
     assert [(i["key"], i["calls"], i["cost_cents"]) for i in by_model["items"]] == [
         ("claude-sonnet-4-6", 2, "1.725")
     ]
+
+
+def test_by_tag_and_property_a_range_inside_a_day_matches_the_whole_days_rollups(
+    api_client, production
+):
+    # Sonnet 4.6: 0.45, 0.045 and 0.6 cents; the first call counts under both its tags.
+    record(
+        production,
+        at=DAY1,
+        tokens=(1000, 100, 0, 0, 0),
+        attribution={TAGS_HEADER: "ci,prod", PROPERTY_PREFIX + "repo": "api"},
+    )
+    record(production, at=DAY1 + timedelta(hours=1), tokens=(100, 10, 0, 0, 0), attribution={TAGS_HEADER: "ci"})
+    record(production, at=DAY1 + timedelta(hours=2), tokens=(2000, 0, 0, 0, 0))
+    hours = {"since": "2026-03-01T08:00:00Z", "until": "2026-03-01T23:00:00Z"}
+
+    by_tag = summary(api_client, group_by="tag", **hours)["items"]
+    by_repo = summary(api_client, group_by="property:repo", **hours)["items"]
+
+    assert [(i["key"], i["calls"], i["cost_cents"]) for i in by_tag] == [
+        (None, 1, "0.6"),
+        ("ci", 2, "0.495"),
+        ("prod", 1, "0.45"),
+    ]
+    assert [(i["key"], i["calls"], i["cost_cents"]) for i in by_repo] == [
+        (None, 2, "0.645"),
+        ("api", 1, "0.45"),
+    ]
+    day = {"since": "2026-03-01", "until": "2026-03-01"}
+    assert summary(api_client, group_by="tag", **day)["items"] == by_tag
+    assert summary(api_client, group_by="property:repo", **day)["items"] == by_repo
+
+
+def test_a_range_from_an_hour_reads_its_whole_days_from_the_daily_totals(api_client, calls):
+    # From 09:30 on day 1: b and c from the logs, all of day 2 (d, e) from the daily totals…
+    params = {"group_by": "endpoint", "since": "2026-03-01T09:30:00Z", "until": "2026-03-02"}
+    expected = [("production", 2, "1.875"), ("staging", 2, "0.495")]
+
+    body = summary(api_client, **params)
+    assert [(i["key"], i["calls"], i["cost_cents"]) for i in body["items"]] == expected
+    assert body["totals"]["calls"] == 4
+
+    # …which still count day 2's calls once their logs are gone.
+    UsageLog.objects.filter(started_at__gte=DAY2).delete()
+    body = summary(api_client, **params)
+    assert [(i["key"], i["calls"], i["cost_cents"]) for i in body["items"]] == expected
+
+
+def test_by_session_a_range_from_an_hour_names_its_sessions_as_whole_days_do(
+    api_client, org, calls
+):
+    # Feature X: c (day 1, from the logs) and d (day 2, from the rollups), one row.
+    hours = {"since": "2026-03-01T08:00:00Z", "until": "2026-03-02"}
+    day = {"since": "2026-03-01", "until": "2026-03-02"}
+
+    items = summary(api_client, group_by="session", **hours)["items"]
+
+    assert [(i["key"], i["label"], i["calls"]) for i in items] == [
+        (None, None, 3),
+        (str(Session.objects.get(organization=org, name="Feature X").id), "Feature X", 2),
+    ]
+    assert summary(api_client, group_by="session", **day)["items"] == items
 
 
 def test_a_deleted_endpoint_keeps_its_slug_as_key_and_label(api_client, production, calls):
