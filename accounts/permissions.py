@@ -28,6 +28,7 @@ class Action(enum.StrEnum):
     ENDPOINT_DELETE = "endpoint.delete"
     API_KEY_MANAGE = "api_key.manage"  # create and revoke keys
     MEMBERS_MANAGE = "members.manage"  # invite people, revoke invitations
+    BUDGET_MANAGE = "budget.manage"  # create, change and delete budgets
 
 
 RULES: dict[Action, frozenset[str]] = {
@@ -38,6 +39,7 @@ RULES: dict[Action, frozenset[str]] = {
     Action.ENDPOINT_DELETE: frozenset({OWNER}),
     Action.API_KEY_MANAGE: frozenset({OWNER}),
     Action.MEMBERS_MANAGE: frozenset({OWNER}),
+    Action.BUDGET_MANAGE: frozenset({OWNER}),
 }
 
 _REFUSALS = {
@@ -48,6 +50,7 @@ _REFUSALS = {
     Action.ENDPOINT_DELETE: "Only an owner of the organization can delete an endpoint.",
     Action.API_KEY_MANAGE: "Only an owner of the organization can create or revoke API keys.",
     Action.MEMBERS_MANAGE: "Only an owner of the organization can invite or remove people.",
+    Action.BUDGET_MANAGE: "Only an owner of the organization can change budgets.",
 }
 PROXY_KEY_REFUSAL = (
     "This is a proxy key: it is only accepted as x-codecosts-key on proxied calls, "
