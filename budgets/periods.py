@@ -1,6 +1,6 @@
 """Calendar periods in an organization's time zone: where a budget's period starts and ends."""
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -30,8 +30,10 @@ def period_bounds(period: str, time_zone: str, at: datetime) -> tuple[datetime, 
 def projection(spend, start: datetime, end: datetime, now: datetime):
     """The spend expected by the period's end at the rate so far (linear: spend over the
     elapsed share of the period); the spend itself before a minute has passed."""
-    elapsed = (now - start).total_seconds()
+    # In UTC: between two datetimes of the same zone Python subtracts wall-clock times, so
+    # a 23-hour day across a DST change would count 24.
+    elapsed = (now.astimezone(UTC) - start.astimezone(UTC)).total_seconds()
     if elapsed < 60:
         return spend
-    whole = (end - start).total_seconds()
+    whole = (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds()
     return spend * type(spend)(whole) / type(spend)(min(elapsed, whole))
