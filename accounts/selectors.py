@@ -1,9 +1,11 @@
 """Reads for organizations, memberships and API keys."""
 
+import functools
 import hashlib
 import hmac
 import re
 import uuid
+import zoneinfo
 
 from django.db.models import QuerySet
 
@@ -82,3 +84,9 @@ def organization_for_user(*, user, organization_id=None) -> Organization | None:
                 return chosen.organization
     first = memberships.order_by("created_at", "id").first()
     return first.organization if first is not None else None
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """Every IANA time zone this machine knows (read once: it walks the zone files)."""
+    return frozenset(zoneinfo.available_timezones())

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiKey, Invitation, LoginLink, Membership, Organization
-from accounts.selectors import api_key_cache_key, api_key_hash, membership_get
+from accounts.selectors import api_key_cache_key, api_key_hash, membership_get, time_zone_names
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,22 @@ def organization_create(*, name: str, owner=None) -> Organization:
         organization = Organization.objects.create(name=name)
         if owner is not None:
             membership_create(organization=organization, user=owner, role=Membership.Role.OWNER)
+    return organization
+
+
+def organization_time_zone_set(*, organization: Organization, time_zone: str) -> Organization:
+    """Set the IANA time zone whose calendar days, weeks and months budgets follow."""
+    time_zone = (time_zone or "").strip()
+    if time_zone not in time_zone_names():
+        raise ValidationError(
+            {
+                "time_zone": "time_zone must be an IANA time zone name, such as UTC, "
+                f"America/New_York or Europe/Paris (not {time_zone!r})"
+            },
+            code="invalid",
+        )
+    organization.time_zone = time_zone
+    organization.save(update_fields=["time_zone"])
     return organization
 
 

@@ -1,11 +1,16 @@
-"""Reads of budgets: which cover a call, and what they have spent in a period."""
+"""Reads of budgets: which cover a call, what they have spent in a period, and where each
+stands in its current one (`budget_status`, at `budget_clock()` unless told the time)."""
 
+import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 
 from budgets.models import Budget
+from budgets.periods import period_bounds, projection
 from usage.models import UsageDaily, UsageLog, UsageRollup
 
 
@@ -50,3 +55,61 @@ def budget_spend(budget: Budget, start: datetime, end: datetime) -> Decimal:
             logs = logs.filter(person=budget.person)
         total += logs.aggregate(total=Sum("cost_cents"))["total"] or 0
     return Decimal(total)
+
+
+def budget_clock() -> datetime:
+    """Now, for budget statuses: the one clock of the pages, the API and the cards."""
+    return timezone.now()
+
+
+def budget_list(*, organization) -> QuerySet:
+    """The organization's budgets, oldest first, with what their statuses read."""
+    return (
+        Budget.objects.filter(organization=organization)
+        .select_related("organization", "endpoint")
+        .order_by("created_at", "pk")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    """Where a budget stands in its current period (the organization's calendar)."""
+
+    period_start: datetime
+    period_end: datetime
+    time_zone: str
+    amount_cents: Decimal
+    spend_cents: Decimal  # exact
+    percent: Decimal  # of the amount, to one decimal
+    projected_cents: Decimal  # linear, to the stored precision (1e-4 cents)
+    blocked: bool  # the hard limit is reached: covered calls are refused
+    resets_in_seconds: int
+
+    @property
+    def projected_over(self) -> bool:
+        """On course to spend more than the amount by the period's end."""
+        return self.projected_cents > self.amount_cents
+
+
+def budget_status(budget: Budget, *, now: datetime | None = None) -> BudgetStatus:
+    """The budget's period holding `now`, its spend so far (live, from the usage tables),
+    the share of the amount spent and the spend the period is on course for."""
+    now = now or budget_clock()
+    time_zone = budget.organization.time_zone
+    start, end = period_bounds(budget.period, time_zone, now)
+    spend = budget_spend(budget, start, end)
+    amount = budget.amount_cents
+    percent = spend * 100 / amount if amount else Decimal(0)
+    return BudgetStatus(
+        period_start=start,
+        period_end=end,
+        time_zone=time_zone,
+        amount_cents=amount,
+        spend_cents=spend,
+        percent=percent.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
+        projected_cents=Decimal(projection(spend, start, end, now)).quantize(
+            Decimal("0.0001"), rounding=ROUND_HALF_UP
+        ),
+        blocked=budget.hard_limit and spend >= budget.limit_cents,
+        resets_in_seconds=max(0, math.ceil((end - now).total_seconds())),
+    )

@@ -3,19 +3,23 @@ written (their spend, their block, the alerts their thresholds owe)."""
 
 import logging
 import secrets
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, Organization
+from accounts.services import organization_time_zone_set
 from budgets import state
 from budgets.models import AlertDelivery, AlertDestination, Budget, BudgetAlert
 from budgets.periods import period_bounds
 from budgets.selectors import budget_covers, budget_spend
 from budgets.signals import alert_deliveries_opened
+from proxy.models import ProxyEndpoint
 from usage.models import UsageLog
 from usage.money import cents
 
@@ -55,6 +59,77 @@ def budget_delete(*, budget: Budget) -> None:
         state.forget(budget_id)
 
     transaction.on_commit(forget)
+
+
+def budget_fields(*, organization: Organization, values: dict, budget: Budget | None = None) -> dict:
+    """The model fields of a budget from the API's (and the page's) typed input.
+
+    `values` is what budgets.serializers.BudgetInputSerializer validated (dollars as
+    Decimals, `endpoint` an id or a slug); with `budget`, a change: what `values` leaves
+    out stays. An endpoint belongs to a budget of scope endpoint only, a person to one of
+    scope person. Raises ValidationError keyed by the input's field names.
+    """
+    fields, errors = {}, {}
+    for name in ("name", "period", "thresholds", "hard_limit"):
+        if name in values:
+            fields[name] = values[name]
+    if "amount_usd" in values:
+        fields["amount_cents"] = values["amount_usd"] * 100
+    if "hard_limit_usd" in values:
+        usd = values["hard_limit_usd"]
+        fields["hard_limit_cents"] = None if usd is None else usd * 100
+    scope = values.get("scope") or (budget.scope if budget else Budget.Scope.ORGANIZATION)
+    fields["scope"] = scope
+
+    given = (values.get("endpoint") or "").strip()
+    if scope == Budget.Scope.ENDPOINT:
+        if given:
+            fields["endpoint"] = _endpoint_of(organization, given)
+            if fields["endpoint"] is None:
+                errors["endpoint"] = f"endpoint {given!r} is not an endpoint of {organization.name}"
+        elif budget is None or budget.endpoint_id is None or "endpoint" in values:
+            errors["endpoint"] = "endpoint is required when scope is endpoint (its id or slug)"
+    elif given:
+        errors["endpoint"] = "endpoint is only for a budget of scope endpoint"
+    else:
+        fields["endpoint"] = None
+
+    person = (values.get("person") or "").strip()
+    if scope == Budget.Scope.PERSON:
+        if person:
+            fields["person"] = person
+        elif budget is None or not budget.person or "person" in values:
+            errors["person"] = (
+                "person is required when scope is person (a key's name or an x-codecosts-user value)"
+            )
+    elif person:
+        errors["person"] = "person is only for a budget of scope person"
+    else:
+        fields["person"] = ""
+    if errors:
+        raise ValidationError(errors, code="invalid")
+    return fields
+
+
+def _endpoint_of(organization: Organization, id_or_slug: str) -> ProxyEndpoint | None:
+    endpoints = ProxyEndpoint.objects.filter(organization=organization)
+    try:
+        return endpoints.get(id=uuid.UUID(id_or_slug))
+    except (ValueError, ProxyEndpoint.DoesNotExist):
+        return endpoints.filter(slug=id_or_slug).first()
+
+
+def budgets_time_zone_set(*, organization: Organization, time_zone: str) -> Organization:
+    """Set the organization's time zone; its budgets' periods, spend and blocks follow."""
+    organization = organization_time_zone_set(organization=organization, time_zone=time_zone)
+
+    def republish():
+        cache.delete(hard_limits_cache_key(organization.pk))
+        for budget in Budget.objects.filter(organization=organization).select_related("organization"):
+            budget_refresh(budget)
+
+    transaction.on_commit(republish)
+    return organization
 
 
 def alert_destination_create(*, organization, kind: str, target: str) -> AlertDestination:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("api/", include("proxy.api_urls")),
     path("api/", include("usage.api_urls")),
+    path("api/", include("budgets.api_urls")),
     # Before the admin's own: its login goes through the login page's throttle.
     path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
