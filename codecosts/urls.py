@@ -24,6 +24,7 @@ urlpatterns = [
     # Pages.
     path("", include("accounts.urls")),
     path("", include("usage.urls")),
+    path("", include("budgets.urls")),
     path("settings", views_settings.settings_page, name="settings"),
     path("settings/endpoints", views_settings.endpoint_create, name="endpoint_create"),
     path(

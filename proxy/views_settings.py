@@ -1,4 +1,5 @@
-"""The Settings page: proxy endpoints with their setup snippets, and API keys.
+"""The Settings page: proxy endpoints with their setup snippets, and API keys (its budgets
+section is budgets' own: the `budget_settings` template tag and budgets.views).
 
 Who may do what is accounts.permissions' rules, the REST API's too: owners and members
 see everything here and may create endpoints; changing (locking, unlocking) or deleting
@@ -23,7 +24,9 @@ from proxy.services import proxy_endpoint_create, proxy_endpoint_delete, proxy_e
 from proxy.snippets import attribution_snippets, setup_snippets
 
 
-def _settings_page(request, organization, *, status: int = 200, **context):
+def settings_render(request, organization, *, status: int = 200, **context):
+    """The Settings page; `context` adds to it (the budgets section's form and errors,
+    budgets.views)."""
     endpoints = [
         {"endpoint": endpoint, "url": url, "snippets": setup_snippets(url, endpoint.require_key)}
         for endpoint in ProxyEndpoint.objects.of(organization)
@@ -53,7 +56,7 @@ def _settings_page(request, organization, *, status: int = 200, **context):
 @login_required
 @organization_required
 def settings_page(request, organization):
-    return _settings_page(request, organization)
+    return settings_render(request, organization)
 
 
 @never_cache
@@ -69,7 +72,7 @@ def endpoint_create(request, organization):
         endpoint = proxy_endpoint_create(organization=organization, name=name, slug=slug or None)
     except ValidationError as error:
         errors = error.message_dict if hasattr(error, "error_dict") else {"name": error.messages}
-        return _settings_page(
+        return settings_render(
             request,
             organization,
             status=400,
@@ -129,8 +132,8 @@ def api_key_create_view(request, organization):
             created_by=request.user,
         )
     except ValidationError as error:
-        return _settings_page(request, organization, status=400, api_key_errors=error.messages)
-    return _settings_page(request, organization, new_key=raw_key, new_key_object=api_key)
+        return settings_render(request, organization, status=400, api_key_errors=error.messages)
+    return settings_render(request, organization, new_key=raw_key, new_key_object=api_key)
 
 
 @require_POST

@@ -11,13 +11,16 @@ changes. A last test fails when a route exists that the table does not list.
 import json
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from accounts.models import ApiKey, Invitation
+from accounts.models import ApiKey, Invitation, Organization
 from accounts.services import api_key_create, invitation_create
+from budgets.models import Budget
+from budgets.services import budget_create
 from proxy.models import ProxyEndpoint
 from proxy.services import proxy_endpoint_create
 from usage.models import Session, UsageLog
@@ -56,6 +59,12 @@ TABLE = [
     ("session-list", "post", "/api/sessions", {"name": "Sprint"}, MEMBER_WRITE_API, None),
     ("session-detail", "get", "/api/sessions/{session}", None, READ_API, None),
     ("session-end", "post", "/api/sessions/{session}/end", None, (200, 200, 404, 401, 200, 403), "session"),
+    ("budget-list", "get", "/api/budgets", None, LIST_API, None),
+    # The outsider creates in Globex, their own organization.
+    ("budget-list", "post", "/api/budgets", {"name": "New", "amount_usd": "5"}, (201, 403, 201, 401, 201, 403), "budgets"),
+    ("budget-detail", "get", "/api/budgets/{budget}", None, READ_API, None),
+    ("budget-detail", "patch", "/api/budgets/{budget}", {"amount_usd": "1"}, OWNER_WRITE_API, "budgets"),
+    ("budget-detail", "delete", "/api/budgets/{budget}", None, OWNER_WRITE_API, "budgets"),
     # --- Pages ------------------------------------------------------------------------
     ("dashboard", "get", "/", None, PAGE, None),
     ("logs", "get", "/logs", None, PAGE, None),
@@ -73,6 +82,15 @@ TABLE = [
     ("endpoint_delete", "post", "/settings/endpoints/{endpoint}/delete", None, OWNER_POST, "endpoint"),
     ("api_key_create", "post", "/settings/api-keys", {"name": "k", "scope": "full"}, (200, 403, 200, LOGIN, LOGIN, LOGIN), "keys"),
     ("api_key_revoke", "post", "/settings/api-keys/{key}/revoke", None, OWNER_POST, "keys"),
+    (
+        "budget_create", "post", "/settings/budgets", {"name": "From page", "amount_usd": "5"},
+        (302, 403, 302, LOGIN, LOGIN, LOGIN), "budgets",
+    ),
+    ("budget_delete", "post", "/settings/budgets/{budget}/delete", None, OWNER_POST, "budgets"),
+    (
+        "time_zone", "post", "/settings/time-zone", {"time_zone": "Europe/Paris"},
+        (302, 403, 302, LOGIN, LOGIN, LOGIN), "organization",
+    ),
     ("members", "get", "/members", None, PAGE, None),
     # The outsider invites into Globex, their own organization.
     ("members", "post", "/members", {"email": ""}, (200, 403, 200, LOGIN, LOGIN, LOGIN), "invitations"),
@@ -102,10 +120,11 @@ def world(org, other_org, owner, member, outsider):
     full_key, full_raw = api_key_create(organization=org, name="full", created_by=owner)
     _, proxy_raw = api_key_create(organization=org, name="dev", scope=ApiKey.Scope.PROXY)
     invitation, _ = invitation_create(organization=org, created_by=owner)
+    budget = budget_create(organization=org, name="Team", amount_cents=Decimal(100))
     return {
         "ids": {
             "endpoint": endpoint.id, "log": log.id, "session": session.id, "key": full_key.id,
-            "invitation": invitation.id,
+            "invitation": invitation.id, "budget": budget.id,
         },
         "users": {"owner": owner, "member": member, "outsider": outsider},
         "keys": {"full_key": full_raw, "proxy_key": proxy_raw},
@@ -132,6 +151,10 @@ def _state(world, what: str | None):
         return list(ApiKey.objects.filter(organization=world["org"]).values())
     if what == "invitations":
         return list(Invitation.objects.filter(organization=world["org"]).values())
+    if what == "budgets":
+        return list(Budget.objects.filter(organization=world["org"]).values())
+    if what == "organization":
+        return list(Organization.objects.filter(id=world["org"].id).values())
     return None
 
 
