@@ -13,7 +13,7 @@ PORT, else the URL the server left in var/server-url, and authenticates with the
 the server keeps in var/cli-key (mode 0600), through the same REST API as any script.
 Errors are one line on stderr and exit status 1.
 
-One module on purpose (about 400 lines): it is what a user's terminal runs, it must start
+One module on purpose (about 450 lines): it is what a user's terminal runs, it must start
 without importing Django, and each subcommand is a short function over the same few
 helpers (finding the server, its key, one HTTP call, printing money); split, the parts
 would only import each other.
@@ -26,7 +26,8 @@ import subprocess
 import sys
 import webbrowser
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
@@ -244,18 +245,63 @@ def command_end(proxy: Proxy) -> None:
 
 
 def command_status(proxy: Proxy) -> None:
-    """What /health says calls join now: the same session the proxy puts them in."""
+    """What /health says calls join now (the same session the proxy puts them in), and
+    the budget nearest its amount."""
     active = proxy.health().get("active_session")
     if not active:
         print("No active session.")
-        return
-    started = _parse(active["started_at"])
-    ago = _duration((datetime.now(UTC) - started).total_seconds())
-    print(f"Active session: {active['name']}")
-    print(f"  id:       {active['id']}")
-    print(f"  started:  {started:%Y-%m-%d %H:%M:%S} UTC ({ago} ago)")
-    print(f"  calls:    {active['calls']}")
-    print(f"  cost:     {_cost(active['cost_cents'])}")
+    else:
+        started = _parse(active["started_at"])
+        ago = _duration((datetime.now(UTC) - started).total_seconds())
+        print(f"Active session: {active['name']}")
+        print(f"  id:       {active['id']}")
+        print(f"  started:  {started:%Y-%m-%d %H:%M:%S} UTC ({ago} ago)")
+        print(f"  calls:    {active['calls']}")
+        print(f"  cost:     {_cost(active['cost_cents'])}")
+    try:
+        print(budget_line(_all_budgets(proxy)))
+    except CliError as exc:
+        print(f"budget: unavailable ({exc})")
+
+
+def _all_budgets(proxy: Proxy) -> list[dict]:
+    budgets, cursor = [], ""
+    while True:
+        page = proxy.get("/api/budgets", limit=100, **({"cursor": cursor} if cursor else {}))
+        budgets += page["items"]
+        cursor = page.get("nextCursor")
+        if not page.get("hasMore") or not cursor:
+            return budgets
+
+
+_PERIOD_WORDS = {"day": "today", "week": "this week", "month": "this month"}
+
+
+def _dollars(text) -> str:
+    """ "12.345" dollars → "$12.35"."""
+    return f"${Decimal(str(text)).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
+
+
+def budget_line(budgets: list[dict]) -> str:
+    """The budget with the highest share of its amount spent in its period (the first of
+    equals), from /api/budgets items: its spend, projection and reset in its zone."""
+    if not budgets:
+        return "budget: none"
+    budget = max(budgets, key=lambda item: item["status"]["percent"])
+    status = budget["status"]
+    try:
+        zone_name = status["time_zone"]
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):  # a machine without that zone's data
+        zone_name, zone = "UTC", UTC
+    reset = _parse(status["period_end"]).astimezone(zone)
+    when = f"{reset:%Y-%m-%d %H:%M} {zone_name}"
+    return (
+        f"budget: {budget['name']} {_dollars(status['spend_usd'])} of {_dollars(budget['amount_usd'])} "
+        f"{_PERIOD_WORDS.get(budget['period'], budget['period'])} ({status['percent']:.1f}%), "
+        f"projected {_dollars(status['projected_usd'])}; "
+        + (f"blocked by its hard limit until {when}" if status["blocked"] else f"resets {when}")
+    )
 
 
 def command_sessions(proxy: Proxy, *, limit: int) -> None:
@@ -352,7 +398,9 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("name", help='What it is about, e.g. "Build recommendation engine".')
     start.add_argument("--endpoint", default="", help="Endpoint slug: a session for it only.")
     commands.add_parser("end", help="End the session calls join now.")
-    commands.add_parser("status", help="The session calls join now, its calls and cost so far.")
+    commands.add_parser(
+        "status", help="The session calls join now, its calls and cost so far, and the budget nearest its amount."
+    )
     sessions = commands.add_parser("sessions", help="Recent sessions, newest first.")
     sessions.add_argument("--limit", type=int, default=20, help="How many (1-100, default 20).")
     commands.add_parser("open", help="Print (and open) a fresh one-time dashboard link.")

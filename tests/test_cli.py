@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import anthropic
 import httpx
 import pytest
 
+from budgets.periods import period_bounds
 from codecosts import cli
 from tests.fake_upstream import FIXTURES
 from tests.live import ROOT, free_port, wait_until
@@ -121,7 +123,7 @@ def local_proxy(tmp_path_factory, fake_upstream):
             process.wait(5)
 
 
-def call_through_anthropic(proxy: LocalProxy, prompt: str):
+def call_through_anthropic(proxy: LocalProxy, prompt: str, **headers):
     client = anthropic.Anthropic(
         api_key=PROVIDER_KEY, base_url=f"{proxy.url}/anthropic", max_retries=0
     )
@@ -129,7 +131,7 @@ def call_through_anthropic(proxy: LocalProxy, prompt: str):
         model="claude-sonnet-4-6",
         max_tokens=1024,
         messages=[{"role": "user", "content": prompt}],
-        extra_headers={"x-fake-scenario": "fixture=anthropic_nonstream_basic.json"},
+        extra_headers={"x-fake-scenario": "fixture=anthropic_nonstream_basic.json", **headers},
     )
     assert (message.usage.input_tokens, message.usage.output_tokens) == (
         BASIC["input_tokens"],
@@ -174,7 +176,7 @@ def test_a_session_started_in_another_terminal_gets_the_calls_and_their_cost(loc
     assert lines[0] == f"Active session: {name}"
     assert lines[1] == f"  id:       {session_id}"
     assert re.fullmatch(r"  started:  \S+ \S+ UTC \(\d+s ago\)", lines[2]), lines[2]
-    assert lines[3:] == ["  calls:    2", f"  cost:     {cost_text(total)}"]
+    assert lines[3:] == ["  calls:    2", f"  cost:     {cost_text(total)}", "budget: none"]
     # What /health reports as the active session is what status showed.
     health = httpx.get(local_proxy.url + "/health", trust_env=False).json()["active_session"]
     assert (health["id"], health["calls"], health["cost_cents"]) == (session_id, 2, "2.766")
@@ -184,7 +186,7 @@ def test_a_session_started_in_another_terminal_gets_the_calls_and_their_cost(loc
         0,
         f'Ended session "{name}" ({session_id}): 2 calls, {cost_text(total)}.\n',
     )
-    assert local_proxy.run("status").stdout == "No active session.\n"
+    assert local_proxy.run("status").stdout == "No active session.\nbudget: none\n"
     call_through_anthropic(local_proxy, "After the end")  # joins no session
 
     listed = local_proxy.run("sessions")
@@ -246,6 +248,41 @@ def test_open_prints_a_fresh_one_time_dashboard_link(local_proxy):
     assert httpx.get(link, trust_env=False).status_code != 302  # one time
 
 
+@pytest.mark.integration
+def test_status_shows_the_budget_nearest_its_amount(local_proxy):
+    key = (local_proxy.var_dir / "cli-key").read_text().strip()
+    api = httpx.Client(
+        base_url=local_proxy.url, headers={"Authorization": f"Bearer {key}"}, trust_env=False
+    )
+    # Person budgets: they count only this test's calls, whatever the others made.
+    far = api.post("/api/budgets", json={"name": "Far", "scope": "person", "person": "cli-budget", "amount_usd": "100"})
+    near = api.post(
+        "/api/budgets",
+        json={"name": "CLI tester", "scope": "person", "person": "cli-budget", "amount_usd": "0.05", "period": "day"},
+    )
+    assert (far.status_code, near.status_code) == (201, 201), near.text
+    try:
+        call_through_anthropic(local_proxy, "Spend a little", **{"x-codecosts-user": "cli-budget"})
+        _, end = period_bounds("day", "UTC", datetime.now(UTC))
+
+        def spent():
+            result = local_proxy.run("status")
+            assert result.returncode == 0, result.stderr
+            return result.stdout if "(27.7%)" in result.stdout else None
+
+        # $0.01383 of $0.05 today: 27.66%; the projection depends on the time of day.
+        line = wait_until(spent, timeout=30).splitlines()[-1]
+        assert re.fullmatch(
+            r"budget: CLI tester \$0\.01 of \$0\.05 today \(27\.7%\), projected \$[\d,]+\.\d\d; "
+            rf"resets {end:%Y-%m-%d %H:%M} UTC",
+            line,
+        ), line
+    finally:
+        for budget in (far, near):
+            api.delete(f"/api/budgets/{budget.json()['id']}")
+    assert local_proxy.run("status").stdout.endswith("budget: none\n")
+
+
 # --- The secret -----------------------------------------------------------------------------
 
 
@@ -274,7 +311,7 @@ def test_the_session_api_refuses_a_wrong_secret(local_proxy, tmp_path):
         )
 
     assert start(wrong).status_code == 401
-    assert local_proxy.run("status").stdout == "No active session.\n"
+    assert local_proxy.run("status").stdout == "No active session.\nbudget: none\n"
 
     # The command, given a var/ with a wrong key, says so in one line.
     other_var = tmp_path / "var"
@@ -349,6 +386,31 @@ def test_a_browser_opens_only_where_there_is_a_desktop():
     assert cli.has_desktop({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is True
     assert cli.has_desktop({}, "darwin") is True
     assert cli.has_desktop({"SSH_CONNECTION": "1.2.3.4 5 6.7.8.9 22"}, "darwin") is False
+
+
+def _budget(name: str, percent: float, **status) -> dict:
+    return {
+        "name": name, "amount_usd": "100", "period": "month",
+        "status": {
+            "period_end": "2027-01-01T05:00:00Z", "time_zone": "America/New_York", "spend_usd": "12.345",
+            "percent": percent, "projected_usd": "45.674", "blocked": False, **status,
+        },
+    }
+
+
+def test_the_budget_line_names_the_one_nearest_its_amount_and_its_reset_in_its_zone():
+    assert cli.budget_line([]) == "budget: none"
+    budgets = [_budget("Low", 2.0), _budget("Team monthly", 12.3), _budget("Tie", 12.3)]
+    assert cli.budget_line(budgets) == (
+        "budget: Team monthly $12.35 of $100.00 this month (12.3%), projected $45.67; "
+        "resets 2027-01-01 00:00 America/New_York"
+    )
+    blocked = _budget("Daily", 120.0, spend_usd="1234.5", blocked=True, time_zone="UTC", period_end="2026-12-04T00:00:00Z")
+    blocked["period"] = "day"
+    assert cli.budget_line([*budgets, blocked]) == (
+        "budget: Daily $1,234.50 of $100.00 today (120.0%), projected $45.67; "
+        "blocked by its hard limit until 2026-12-04 00:00 UTC"
+    )
 
 
 def test_costs_are_shown_exactly_in_cents_and_dollars():
