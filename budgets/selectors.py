@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+import redis
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
+from budgets import state
 from budgets.models import Budget
 from budgets.periods import period_bounds, projection
 from usage.models import UsageDaily, UsageLog, UsageRollup
@@ -82,7 +84,9 @@ class BudgetStatus:
     spend_cents: Decimal  # exact
     percent: Decimal  # of the amount, to one decimal
     projected_cents: Decimal  # linear, to the stored precision (1e-4 cents)
-    blocked: bool  # the hard limit is reached: covered calls are refused
+    # The hard limit is reached: by the logged spend, or by the state the proxy blocks on
+    # (which also counts the calls ended whose logs are not written yet).
+    blocked: bool
     resets_in_seconds: int
 
     @property
@@ -110,6 +114,15 @@ def budget_status(budget: Budget, *, now: datetime | None = None) -> BudgetStatu
         projected_cents=Decimal(projection(spend, start, end, now)).quantize(
             Decimal("0.0001"), rounding=ROUND_HALF_UP
         ),
-        blocked=budget.hard_limit and spend >= budget.limit_cents,
+        blocked=budget.hard_limit and (spend >= budget.limit_cents or _published_block(budget, start)),
         resets_in_seconds=max(0, math.ceil((end - now).total_seconds())),
     )
+
+
+def _published_block(budget: Budget, period_start: datetime) -> bool:
+    """Whether the state the proxy reads blocks the budget in this period."""
+    try:
+        held = state.read(str(budget.id))
+    except redis.RedisError:  # unreachable: the logged spend alone says
+        return False
+    return held is not None and held.blocked and held.period_start == period_start.timestamp()

@@ -40,8 +40,8 @@ def error(response) -> dict:
 def states_of_this_test(settings, monkeypatch):
     """Budget states published in this process, forgotten after the test."""
     settings.REDIS_URL = ""
-    monkeypatch.setattr(state, "_local", {})
-    monkeypatch.setattr(state, "_listeners", [])
+    monkeypatch.setattr(state, "_known", {})
+    monkeypatch.setattr(state, "_local_pending", {})
 
 
 @pytest.fixture
@@ -338,21 +338,18 @@ def test_a_patch_is_checked_against_what_the_budget_already_is(api_client, endpo
     assert (stored.scope, stored.person, stored.amount_cents) == ("person", "alice", Decimal("10000"))
 
 
-def test_delete_answers_ok_and_the_budget_is_gone(api_client, django_capture_on_commit_callbacks):
-    budget = create(api_client, hard_limit=True)
-    state.publish(
-        state.BudgetState(
-            budget_id=budget["id"], organization_id="o", scope="organization", endpoint_id="", person="",
-            period_start=0, reset_at=1, spend_cents="1", limit_cents="1", blocked=True,
-        )
-    )
+def test_delete_answers_ok_and_the_budget_is_gone(api_client, endpoint, django_capture_on_commit_callbacks):
+    spend(endpoint, datetime.now(UTC), calls=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        budget = create(api_client, amount_usd="0.02", hard_limit=True)
+    assert state.read(budget["id"]).blocked is True
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.delete(detail_url(budget["id"]))
 
     assert (response.status_code, response.json()) == (200, {"ok": True})
     assert Budget.objects.count() == 0
-    assert state.read(budget["id"]) is None  # and with it any block
+    assert state.read(budget["id"]) is None  # and with it the block
     assert api_client.get(detail_url(budget["id"])).status_code == 404
 
 
@@ -364,6 +361,19 @@ def test_creating_publishes_the_state_the_proxy_blocks_on(api_client, endpoint, 
     published = state.read(budget["id"])
     assert (published.spend_cents, published.limit_cents, published.blocked) == ("2.235", "2", True)
     assert (budget["status"]["spend_usd"], budget["status"]["blocked"]) == ("0.02235", True)
+
+
+def test_a_block_the_proxy_holds_shows_before_the_logs_are_written(api_client, endpoint, django_capture_on_commit_callbacks):
+    # One call logged (1.1175 of 2 cents); another ended, still pending: the state the
+    # proxy reads blocks (budgets.provisional), the logged spend alone would not.
+    spend(endpoint, datetime.now(UTC))
+    with django_capture_on_commit_callbacks(execute=True):
+        budget = create(api_client, amount_usd="0.02", hard_limit=True)
+    held = state.read(budget["id"])
+    state.publish(held.with_spend(Decimal("2.235")))
+
+    status = api_client.get(detail_url(budget["id"])).json()["status"]
+    assert (status["spend_usd"], status["percent"], status["blocked"]) == ("0.011175", 55.9, True)
 
 
 # --- spend, percent, projection ---------------------------------------------------------

@@ -33,8 +33,8 @@ FORM = {
 @pytest.fixture(autouse=True)
 def states_of_this_test(settings, monkeypatch):
     settings.REDIS_URL = ""
-    monkeypatch.setattr(state, "_local", {})
-    monkeypatch.setattr(state, "_listeners", [])
+    monkeypatch.setattr(state, "_known", {})
+    monkeypatch.setattr(state, "_local_pending", {})
     monkeypatch.setattr(selectors, "budget_clock", lambda: MARCH_11)
 
 
