@@ -264,7 +264,7 @@ LOGGING = {
         "class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_client_tracebacks"]
     }},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {"django.request": {"level": "ERROR"}, "httpx": {"level": "WARNING"}},
 }
 
 if not DEBUG:

@@ -7,6 +7,8 @@ written through the real usage writer; tasks run eagerly as in local mode, excep
 the integration test, where a real Celery worker delivers.
 """
 
+import hashlib
+import hmac
 import json
 import socket
 import threading
@@ -17,11 +19,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from django.core import mail
 from django.core.exceptions import ValidationError
 
 from budgets import outbound
-from budgets.models import AlertDelivery, AlertDestination, Budget
-from budgets.services import alert_destination_create, budget_create
+from budgets.alerts import (
+    EAGER_MAX_ATTEMPTS,
+    MAX_ATTEMPTS,
+    alert_delivery_attempt,
+    retry_countdown,
+    webhook_payload,
+)
+from budgets.models import AlertDelivery, AlertDestination, Budget, BudgetAlert
+from budgets.services import alert_destination_create, budget_create, budget_refresh
 from budgets.tasks import alert_deliver
 from proxy.models import ProxyEndpoint
 from tests.factories import usage_record
@@ -151,8 +161,58 @@ def test_a_loopback_or_metadata_target_is_refused_at_creation_in_hosted_mode(org
     assert receiver.requests == []
 
 
+def test_a_target_that_became_private_is_refused_at_send_time_and_receives_nothing(
+    org, app_endpoint, receiver, settings
+):
+    """Saved while allowed (or while its name resolved elsewhere: DNS rebinding), then
+    checked again when the alert goes: refused once, not retried, nothing sent."""
+    loopback = webhook(org, receiver.url)
+    by_name = webhook(org, f"http://localhost:{receiver.port}/hooks")
+    metadata = alert_destination_create(
+        organization=org, kind="slack", target="http://169.254.169.254/latest/meta-data/"
+    )
+    settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = False
+    budget = monthly(org, thresholds=[50])
+    spend(app_endpoint, 2)
+
+    budget_refresh(budget, now=MARCH)
+
+    assert receiver.requests == []
+    for destination, address, kind in [
+        (loopback, "127.0.0.1", "loopback"),
+        (by_name, "127.0.0.1", "loopback"),
+        (metadata, "169.254.169.254", "link-local"),
+    ]:
+        [delivery] = delivered(destination)
+        assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 1, None)
+        assert delivery.last_error.startswith("refused: target host ")
+        assert f"resolves to {address}, a {kind} address" in delivery.last_error
 
 
+def test_a_name_rebound_to_loopback_after_creation_is_refused_at_send_time(
+    org, app_endpoint, receiver, hosted, monkeypatch
+):
+    """The name resolves to a public address when the destination is made, to 127.0.0.1
+    when the alert goes (the resolver is the only thing replaced: DNS is the attacker's)."""
+    answers = iter(["93.184.215.14", "127.0.0.1"])
+    real = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        if host == "rebind.attacker.example":
+            return real(next(answers), port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    destination = webhook(org, f"http://rebind.attacker.example:{receiver.port}/")
+    budget = monthly(org, thresholds=[50])
+    spend(app_endpoint, 2)
+
+    budget_refresh(budget, now=MARCH)
+
+    [delivery] = delivered(destination)
+    assert delivery.status == "failed"
+    assert "resolves to 127.0.0.1, a loopback address" in delivery.last_error
+    assert receiver.requests == []
 
 
 @pytest.mark.parametrize(
@@ -242,36 +302,275 @@ def test_the_address_check_names_what_it_refuses():
 # --- Each threshold once per period -----------------------------------------------------
 
 
+def test_each_threshold_alerts_once_per_period_and_again_the_next(org, app_endpoint, receiver):
+    destination = webhook(org, receiver.url)
+    budget = monthly(org)
+
+    spend(app_endpoint, 2)  # 2.235 of 4 cents: 55.9 %
+    budget_refresh(budget, now=MARCH)
+    budget_refresh(budget, now=MARCH)
+    assert [p["threshold"] for p in receiver.payloads()] == [50]
+
+    spend(app_endpoint, 1)  # 83.8 %
+    budget_refresh(budget, now=MARCH)
+    budget_refresh(budget, now=MARCH)
+    spend(app_endpoint, 1)  # 111.75 %
+    budget_refresh(budget, now=MARCH)
+    budget_refresh(budget, now=MARCH)
+    assert [p["threshold"] for p in receiver.payloads()] == [50, 80, 100]
+    assert [p["spend_cents"] for p in receiver.payloads()] == ["2.235", "3.3525", "4.47"]
+
+    spend(app_endpoint, 4, at=APRIL)  # the next month: over at once, every threshold again
+    budget_refresh(budget, now=APRIL)
+    budget_refresh(budget, now=APRIL)
+
+    payloads = receiver.payloads()
+    assert [(p["period_start"], p["threshold"]) for p in payloads] == [
+        ("2026-03-01T00:00:00Z", 50),
+        ("2026-03-01T00:00:00Z", 80),
+        ("2026-03-01T00:00:00Z", 100),
+        ("2026-04-01T00:00:00Z", 50),
+        ("2026-04-01T00:00:00Z", 80),
+        ("2026-04-01T00:00:00Z", 100),
+    ]
+    assert BudgetAlert.objects.filter(budget=budget).count() == 6
+    assert [(d.status, d.attempts) for d in delivered(destination)] == [("sent", 1)] * 6
 
 
+def test_the_webhook_body_is_signed_with_the_destinations_secret(org, app_endpoint, receiver):
+    destination = webhook(org, receiver.url)
+    budget = monthly(org, scope="endpoint", endpoint=app_endpoint, hard_limit=True,
+                     hard_limit_cents=Decimal("5"), thresholds=[50])
+    spend(app_endpoint, 2)
+
+    before = int(time.time())
+    budget_refresh(budget, now=MARCH)
+
+    [request] = receiver.requests
+    [delivery] = delivered(destination)
+    headers, body = request["headers"], request["body"]
+    assert request["path"] == "/hooks/codecosts"
+    assert headers["content-type"] == "application/json"
+    assert headers["x-codecosts-delivery"] == str(delivery.pk)
+    fields = dict(part.split("=", 1) for part in headers["x-codecosts-signature"].split(","))
+    assert before <= int(fields["t"]) <= time.time()
+    expected = hmac.new(
+        destination.secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    assert hmac.compare_digest(fields["v1"], expected)
+    payload = json.loads(body)
+    sent_at = payload.pop("sent_at")
+    assert datetime.fromisoformat(sent_at).timestamp() == pytest.approx(time.time(), abs=10)
+    assert payload == {
+        "type": "budget.threshold",
+        "budget": {
+            "id": str(budget.id),
+            "name": "Team monthly",
+            "scope": "endpoint",
+            "endpoint": {"id": str(app_endpoint.id), "slug": "acme-app", "name": "Acme app"},
+            "person": None,
+            "period": "month",
+            "amount_cents": "4",
+            "limit_cents": "5",
+            "hard_limit": True,
+        },
+        "threshold": 50,
+        "spend_cents": "2.235",
+        "period_start": "2026-03-01T00:00:00Z",
+        "period_end": "2026-04-01T00:00:00Z",
+        "organization": {"id": str(org.id), "name": "Acme"},
+    }
+    # A body changed on the way no longer matches.
+    tampered = body.replace(b'"threshold":50', b'"threshold":80')
+    assert tampered != body
+    assert hmac.new(
+        destination.secret.encode(), f"{fields['t']}.".encode() + tampered, hashlib.sha256
+    ).hexdigest() != fields["v1"]
 
 
+def test_a_period_in_the_organizations_zone_is_sent_as_its_utc_bounds(org, app_endpoint, receiver):
+    org.time_zone = "Europe/Paris"
+    org.save()
+    webhook(org, receiver.url)
+    budget = monthly(org, thresholds=[50])
+    spend(app_endpoint, 2)
+
+    budget_refresh(Budget.objects.select_related("organization").get(pk=budget.pk), now=MARCH)
+
+    [payload] = receiver.payloads()
+    # March in Paris: from 1 March 00:00 CET to 1 April 00:00 CEST.
+    assert (payload["period_start"], payload["period_end"]) == (
+        "2026-02-28T23:00:00Z", "2026-03-31T22:00:00Z"
+    )
 
 
 # --- Retries ----------------------------------------------------------------------------
 
 
+def test_a_receiver_failing_twice_is_retried_and_the_delivery_ends_sent(org, app_endpoint, receiver):
+    destination = webhook(org, receiver.url)
+    receiver.statuses = [500, 500]
+    budget = monthly(org, thresholds=[50])
+    spend(app_endpoint, 2)
+
+    budget_refresh(budget, now=MARCH)
+
+    [delivery] = delivered(destination)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("sent", 3, 200)
+    assert delivery.last_error == ""
+    assert delivery.delivered_at is not None
+    assert len(receiver.requests) == 3
+    # The same delivery each time.
+    assert {r["headers"]["x-codecosts-delivery"] for r in receiver.requests} == {str(delivery.pk)}
 
 
+def test_a_receiver_that_keeps_failing_ends_failed_after_the_last_attempt(org, app_endpoint, receiver):
+    destination = webhook(org, receiver.url)
+    receiver.statuses = [503] * 10
+    budget = monthly(org, thresholds=[50])
+    spend(app_endpoint, 2)
+
+    budget_refresh(budget, now=MARCH)
+
+    [delivery] = delivered(destination)
+    assert (delivery.status, delivery.attempts) == ("failed", EAGER_MAX_ATTEMPTS)
+    assert (delivery.last_status_code, delivery.last_error) == (503, "HTTP 503")
+    assert delivery.delivered_at is None
+    assert len(receiver.requests) == EAGER_MAX_ATTEMPTS
 
 
+def test_a_redirect_is_not_followed(org, app_endpoint, receiver):
+    destination = webhook(org, receiver.url)
+    receiver.statuses = [302, 200]
+    budget = monthly(org, thresholds=[50])
+    spend(app_endpoint, 2)
+
+    budget_refresh(budget, now=MARCH)
+
+    assert [r["path"] for r in receiver.requests] == ["/hooks/codecosts", "/hooks/codecosts"]
+    [delivery] = delivered(destination)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("sent", 2, 200)
 
 
+def test_a_receiver_that_is_not_there_is_a_network_error_recorded_on_the_delivery(org, app_endpoint):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    destination = webhook(org, f"http://127.0.0.1:{port}/")
+    budget = monthly(org, thresholds=[50])
+    spend(app_endpoint, 2)
+
+    budget_refresh(budget, now=MARCH)
+
+    [delivery] = delivered(destination)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
+        "failed", EAGER_MAX_ATTEMPTS, None
+    )
+    assert delivery.last_error.startswith("ConnectError")
 
 
+def test_a_sent_delivery_is_never_sent_again(org, app_endpoint, receiver):
+    destination = webhook(org, receiver.url)
+    budget = monthly(org, thresholds=[50])
+    spend(app_endpoint, 2)
+    budget_refresh(budget, now=MARCH)
+    [delivery] = delivered(destination)
+
+    alert_deliver.delay(delivery.pk)  # the task delivered twice
+    alert_deliver.delay(delivery.pk, 2)  # and a retry's copy
+    assert alert_delivery_attempt(delivery_id=delivery.pk, attempt=1, max_attempts=6) is None
+
+    assert len(receiver.requests) == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("sent", 1)
 
 
+def test_the_retry_schedule_doubles_from_ten_seconds_and_stays_under_a_minute():
+    assert [retry_countdown(attempt) for attempt in range(1, MAX_ATTEMPTS)] == [10, 20, 40, 50, 50]
+    assert MAX_ATTEMPTS == 6
 
 
 # --- Email and Slack ----------------------------------------------------------------------
 
 
+def test_an_email_alert_names_the_budget_spend_period_reset_and_dashboard(org, app_endpoint):
+    destination = alert_destination_create(organization=org, kind="email", target="finance@acme.example")
+    budget = monthly(org, thresholds=[80], hard_limit=True)
+    spend(app_endpoint, 3)
+
+    budget_refresh(budget, now=MARCH)
+
+    [message] = mail.outbox
+    assert message.to == ["finance@acme.example"]
+    assert message.subject == "Codecosts budget 'Team monthly' reached 80%"
+    assert message.body == (
+        "Budget 'Team monthly' of Acme reached 80% of its amount.\n\n"
+        "Spent: $0.0335 of $0.04 this month (83.8%)\n"
+        "Period: 2026-03-01 00:00 to 2026-04-01 00:00 UTC\n"
+        "Resets: 2026-04-01 00:00 UTC\n"
+        "Covers: the whole organization\n"
+        "Hard limit: calls it covers are refused from $0.04\n\n"
+        "Dashboard: https://codecosts.example.com/\n"
+    )
+    [delivery] = delivered(destination)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("sent", 1, None)
 
 
+def test_an_email_alert_goes_through_the_console_backend_by_default(org, app_endpoint, settings, capsys):
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+    alert_destination_create(organization=org, kind="email", target="finance@acme.example")
+    budget = monthly(org, thresholds=[50], scope="person", person="alice")
+    usage_log_record_many(records=[
+        usage_record(endpoint=app_endpoint, started_at=MARCH.timestamp(),
+                     attribution={"x-codecosts-user": "alice"})
+        for _ in range(2)
+    ])
+
+    budget_refresh(budget, now=MARCH)
+
+    out = capsys.readouterr().out
+    assert "Subject: Codecosts budget 'Team monthly' reached 50%" in out
+    assert "To: finance@acme.example" in out
+    assert "Covers: person alice" in out
+    assert "Spent: $0.0224 of $0.04 this month (55.9%)" in out
+    assert mail.outbox == []
 
 
+def test_a_slack_alert_is_a_text_message_without_signature(org, app_endpoint, receiver):
+    alert_destination_create(organization=org, kind="slack", target=receiver.url)
+    budget = monthly(org, thresholds=[100])
+    spend(app_endpoint, 4)
+
+    budget_refresh(budget, now=MARCH)
+
+    [request] = receiver.requests
+    assert "x-codecosts-signature" not in request["headers"]
+    assert json.loads(request["body"]) == {
+        "text": "*Codecosts budget 'Team monthly' reached 100%*\n"
+        "Budget 'Team monthly' of Acme reached 100% of its amount.\n\n"
+        "Spent: $0.0447 of $0.04 this month (111.8%)\n"
+        "Period: 2026-03-01 00:00 to 2026-04-01 00:00 UTC\n"
+        "Resets: 2026-04-01 00:00 UTC\n"
+        "Covers: the whole organization\n"
+        "Hard limit: none (calls are never refused)\n\n"
+        "Dashboard: https://codecosts.example.com/\n"
+    }
 
 
+def test_every_destination_of_the_organization_gets_the_alert_and_no_other(
+    org, other_org, app_endpoint, receiver
+):
+    ours = webhook(org, receiver.url)
+    email = alert_destination_create(organization=org, kind="email", target="a@acme.example")
+    theirs = webhook(other_org, receiver.url + "/globex")
+    budget = monthly(org, thresholds=[50])
+    spend(app_endpoint, 2)
+
+    budget_refresh(budget, now=MARCH)
+
+    assert [r["path"] for r in receiver.requests] == ["/hooks/codecosts"]
+    assert len(mail.outbox) == 1
+    assert [len(delivered(d)) for d in (ours, email, theirs)] == [1, 1, 0]
 
 
 # --- Creating destinations ------------------------------------------------------------------
@@ -331,3 +630,11 @@ def test_only_a_webhook_gets_a_signing_secret(org, receiver):
 
 
 
+def test_webhook_payload_is_plain_json(org):
+    """What webhook_payload builds serialises as it is (no Decimal, no datetime)."""
+    budget = Budget.objects.create(organization=org, name="b", amount_cents=Decimal("1.5"))
+    alert = BudgetAlert.objects.create(
+        budget=budget, period_start=datetime(2026, 3, 1, tzinfo=UTC), threshold=50,
+        spend_cents=Decimal("0.75"),
+    )
+    assert json.loads(json.dumps(webhook_payload(alert)))["budget"]["amount_cents"] == "1.5"
