@@ -28,7 +28,7 @@ class Action(enum.StrEnum):
     ENDPOINT_DELETE = "endpoint.delete"
     API_KEY_MANAGE = "api_key.manage"  # create and revoke keys
     MEMBERS_MANAGE = "members.manage"  # invite people, revoke invitations
-    BUDGET_MANAGE = "budget.manage"  # create, change and delete budgets
+    BUDGET_MANAGE = "budget.manage"  # create, change and delete budgets and alert destinations
 
 
 RULES: dict[Action, frozenset[str]] = {

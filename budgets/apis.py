@@ -1,14 +1,31 @@
-"""The budgets REST API: /api/budgets[/<id>], each budget with where it stands now."""
+"""The budgets REST API: /api/budgets[/<id>], each budget with where it stands now, and
+/api/alert-destinations[/<id>[/deliveries]], where their alerts go and how each went."""
 
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.permissions import Action
 from accounts.scoping import OrganizationScopedViewSet
 from budgets import selectors
-from budgets.models import Budget
-from budgets.serializers import BudgetInputSerializer, BudgetSerializer
-from budgets.services import budget_create, budget_delete, budget_fields, budget_update
+from budgets.models import AlertDelivery, AlertDestination, Budget
+from budgets.serializers import (
+    AlertDeliverySerializer,
+    AlertDestinationCreatedSerializer,
+    AlertDestinationCreateInputSerializer,
+    AlertDestinationSerializer,
+    BudgetInputSerializer,
+    BudgetSerializer,
+)
+from budgets.services import (
+    alert_destination_create,
+    alert_destination_delete,
+    budget_create,
+    budget_delete,
+    budget_fields,
+    budget_update,
+)
+from codecosts.api import CursorPagination
 
 
 class BudgetViewSet(mixins.RetrieveModelMixin, OrganizationScopedViewSet):
@@ -61,3 +78,48 @@ class BudgetViewSet(mixins.RetrieveModelMixin, OrganizationScopedViewSet):
     def destroy(self, request, pk=None):
         budget_delete(budget=self.get_object())
         return Response({"ok": True})
+
+
+class NewestFirstPagination(CursorPagination):
+    descending = True
+
+
+class AlertDestinationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet
+):
+    """List (oldest first), add, read and remove where alerts go; each one's delivery log."""
+
+    queryset = AlertDestination.objects.all()
+    serializer_class = AlertDestinationSerializer
+    actions_required = {
+        "list": Action.VIEW,
+        "retrieve": Action.VIEW,
+        "deliveries": Action.VIEW,
+        "create": Action.BUDGET_MANAGE,
+        "destroy": Action.BUDGET_MANAGE,
+    }
+
+    def create(self, request):
+        data = AlertDestinationCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        destination = alert_destination_create(
+            organization=self.get_organization(), **data.validated_data
+        )
+        return Response(
+            AlertDestinationCreatedSerializer(destination).data, status=status.HTTP_201_CREATED
+        )
+
+    def destroy(self, request, pk=None):
+        alert_destination_delete(destination=self.get_object())
+        return Response({"ok": True})
+
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        """The destination's deliveries, newest first: how each alert went."""
+        destination = self.get_object()
+        deliveries = AlertDelivery.objects.filter(destination=destination).select_related(
+            "alert__budget"
+        )
+        paginator = NewestFirstPagination()
+        page = paginator.paginate_queryset(deliveries, request, view=self)
+        return paginator.get_paginated_response(AlertDeliverySerializer(page, many=True).data)

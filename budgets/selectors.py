@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from budgets import state
-from budgets.models import Budget
+from budgets.models import AlertDelivery, Budget
 from budgets.periods import period_bounds, projection
 from usage.models import UsageDaily, UsageLog, UsageRollup
 
@@ -126,3 +126,20 @@ def _published_block(budget: Budget, period_start: datetime) -> bool:
     except redis.RedisError:  # unreachable: the logged spend alone says
         return False
     return held is not None and held.blocked and held.period_start == period_start.timestamp()
+
+
+def alert_deliveries(organization):
+    """Every alert delivery of the organization, newest first, with its budget and
+    destination at hand (one query)."""
+    return (
+        AlertDelivery.objects.filter(destination__organization=organization)
+        .select_related("alert__budget", "destination")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def alert_delivery_log(organization, limit: int = 50) -> list[AlertDelivery]:
+    """The latest `limit` deliveries of the organization's alerts, newest first: each with
+    `status`, `attempts`, `last_status_code`, `last_error`, `created_at`, `delivered_at`,
+    `alert.threshold`, `alert.budget.name` and `destination.kind`/`target`."""
+    return list(alert_deliveries(organization)[:limit])

@@ -1,4 +1,4 @@
-"""Shapes of the budgets API: types in, JSON out. Rules across fields live in
+"""Shapes of the budgets and alert destinations APIs: types in, JSON out. Rules across fields live in
 budgets.services.budget_fields.
 
 Money goes in as dollars (`amount_usd`, `hard_limit_usd`: a decimal string such as "100"
@@ -9,9 +9,10 @@ decimal strings, trailing zeros trimmed ("12.5", "0.02235"), as usage.money writ
 from datetime import UTC
 from decimal import Decimal, InvalidOperation
 
+import httpx
 from rest_framework import serializers
 
-from budgets.models import DEFAULT_THRESHOLDS, Budget
+from budgets.models import DEFAULT_THRESHOLDS, AlertDelivery, AlertDestination, Budget
 from usage.money import dollars_exact
 
 USD_DECIMALS = 6  # 1e-4 cents: what Budget stores
@@ -137,3 +138,60 @@ class BudgetSerializer(serializers.ModelSerializer):
             "blocked": status.blocked,
             "resets_in_seconds": status.resets_in_seconds,
         }
+
+
+def target_display(destination: AlertDestination) -> str:
+    """The target as listed: a Slack incoming-webhook URL is itself the credential to post
+    into the channel (Slack: "keep it secret"), so only its host and last characters show.
+    Webhook URLs show whole: their bodies are signed with a secret that never shows again."""
+    if destination.kind != AlertDestination.Kind.SLACK:
+        return destination.target
+    url = httpx.URL(destination.target)
+    return f"{url.scheme}://{url.host}/…{destination.target[-4:]}"
+
+
+class AlertDestinationSerializer(serializers.ModelSerializer):
+    target = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AlertDestination
+        fields = ["id", "kind", "target", "created_at"]
+        read_only_fields = fields
+
+    def get_target(self, destination: AlertDestination) -> str:
+        return target_display(destination)
+
+
+class AlertDestinationCreatedSerializer(serializers.ModelSerializer):
+    """What its creator gets back, once: the whole target and the webhook's signing secret."""
+
+    secret = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AlertDestination
+        fields = ["id", "kind", "target", "secret", "created_at"]
+        read_only_fields = fields
+
+    def get_secret(self, destination: AlertDestination) -> str | None:
+        return destination.secret or None
+
+
+class AlertDestinationCreateInputSerializer(serializers.Serializer):
+    # Blank and unknown values pass through so the service gives its own message for them.
+    kind = serializers.CharField(allow_blank=True)
+    target = serializers.CharField(allow_blank=True, max_length=2000)
+
+
+class AlertDeliverySerializer(serializers.ModelSerializer):
+    budget_id = serializers.UUIDField(source="alert.budget_id", read_only=True)
+    budget_name = serializers.CharField(source="alert.budget.name", read_only=True)
+    threshold = serializers.IntegerField(source="alert.threshold", read_only=True)
+    period_start = serializers.DateTimeField(source="alert.period_start", read_only=True)
+
+    class Meta:
+        model = AlertDelivery
+        fields = [
+            "id", "status", "attempts", "last_status_code", "last_error", "budget_id",
+            "budget_name", "threshold", "period_start", "created_at", "delivered_at",
+        ]
+        read_only_fields = fields

@@ -31,9 +31,11 @@ from budgets.alerts import (
     webhook_payload,
 )
 from budgets.models import AlertDelivery, AlertDestination, Budget, BudgetAlert
+from budgets.selectors import alert_delivery_log
 from budgets.services import alert_destination_create, budget_create, budget_refresh
 from budgets.tasks import alert_deliver
 from proxy.models import ProxyEndpoint
+from tests.conftest import _api_client
 from tests.factories import usage_record
 from usage.services.logs import usage_log_record_many
 
@@ -601,28 +603,175 @@ def test_only_a_webhook_gets_a_signing_secret(org, receiver):
 
 # --- The destinations API ---------------------------------------------------------------------
 
+LIST_URL = "/api/alert-destinations"
 
 
+@pytest.fixture
+def member_client(member):
+    client = _api_client()
+    client.force_login(member)
+    return client
 
 
+def test_the_owner_adds_a_webhook_and_sees_its_secret_once(api_client, org, receiver):
+    response = api_client.post(LIST_URL, {"kind": "webhook", "target": receiver.url})
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    destination = AlertDestination.objects.get(id=body["id"])
+    assert destination.organization == org
+    assert body == {
+        "id": str(destination.id),
+        "kind": "webhook",
+        "target": receiver.url,
+        "secret": destination.secret,
+        "created_at": destination.created_at.isoformat().replace("+00:00", "Z"),
+    }
+    listed = api_client.get(LIST_URL).json()
+    assert listed == {
+        "items": [{k: v for k, v in body.items() if k != "secret"}],
+        "nextCursor": None,
+        "hasMore": False,
+    }
+    assert "secret" not in api_client.get(f"{LIST_URL}/{destination.id}").json()
 
 
+def test_a_slack_url_is_listed_masked(api_client, org):
+    url = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXabcd"
+    created = api_client.post(LIST_URL, {"kind": "slack", "target": url}).json()
+    assert (created["target"], created["secret"]) == (url, None)
+    [listed] = api_client.get(LIST_URL).json()["items"]
+    assert listed["target"] == "https://hooks.slack.com/…abcd"
 
 
+def test_an_unsafe_target_is_a_400_in_the_shared_error_shape(api_client, hosted):
+    response = api_client.post(LIST_URL, {"kind": "webhook", "target": "http://169.254.169.254/"})
+
+    assert response.status_code == 400
+    assert response.json() == {"error": {
+        "type": "invalid_request_error",
+        "message": "target host 169.254.169.254 resolves to 169.254.169.254, a link-local "
+        "address: alerts are only sent to public addresses.",
+        "code": "unsafe_target",
+        "fields": {"target": [
+            "target host 169.254.169.254 resolves to 169.254.169.254, a link-local address: "
+            "alerts are only sent to public addresses"
+        ]},
+    }}
+    assert not AlertDestination.objects.exists()
 
 
+def test_a_missing_field_and_a_bad_email_are_400s(api_client):
+    missing = api_client.post(LIST_URL, {"kind": "email"})
+    bad = api_client.post(LIST_URL, {"kind": "email", "target": "finance at acme"})
+    assert (missing.status_code, missing.json()["error"]["fields"]) == (
+        400, {"target": ["This field is required."]}
+    )
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_email")
 
 
+def test_the_owner_removes_a_destination(api_client, org):
+    destination = alert_destination_create(organization=org, kind="email", target="a@acme.example")
+    response = api_client.delete(f"{LIST_URL}/{destination.id}")
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+    assert not AlertDestination.objects.exists()
 
 
+def test_a_member_lists_but_cannot_add_or_remove(member_client, org):
+    destination = alert_destination_create(organization=org, kind="email", target="a@acme.example")
+
+    listed = member_client.get(LIST_URL)
+    added = member_client.post(LIST_URL, {"kind": "email", "target": "b@acme.example"})
+    removed = member_client.delete(f"{LIST_URL}/{destination.id}")
+
+    assert [item["id"] for item in listed.json()["items"]] == [str(destination.id)]
+    refusal = "Only an owner of the organization can change budgets."
+    assert (added.status_code, added.json()["error"]["message"]) == (403, refusal)
+    assert (removed.status_code, removed.json()["error"]["type"]) == (403, "permission_error")
+    assert list(AlertDestination.objects.values_list("target", flat=True)) == ["a@acme.example"]
+    assert member_client.get(f"{LIST_URL}/{destination.id}/deliveries").status_code == 200
 
 
+def test_an_outsider_sees_nothing_of_another_organizations_destinations(outsider_client, org):
+    destination = alert_destination_create(organization=org, kind="email", target="a@acme.example")
+
+    assert outsider_client.get(LIST_URL).json()["items"] == []
+    for response in (
+        outsider_client.get(f"{LIST_URL}/{destination.id}"),
+        outsider_client.get(f"{LIST_URL}/{destination.id}/deliveries"),
+        outsider_client.delete(f"{LIST_URL}/{destination.id}"),
+    ):
+        assert response.status_code == 404
+        assert response.json()["error"]["type"] == "not_found_error"
+    assert AlertDestination.objects.filter(id=destination.id).exists()
 
 
+def test_anonymous_callers_get_401(anonymous_client, org):
+    destination = alert_destination_create(organization=org, kind="email", target="a@acme.example")
+    for response in (
+        anonymous_client.get(LIST_URL),
+        anonymous_client.post(LIST_URL, {"kind": "email", "target": "x@example.com"}),
+        anonymous_client.delete(f"{LIST_URL}/{destination.id}"),
+        anonymous_client.get(f"{LIST_URL}/{destination.id}/deliveries"),
+    ):
+        assert response.status_code == 401
+        assert response.json()["error"]["type"] == "authentication_error"
 
 
+def test_the_delivery_log_is_newest_first_with_how_each_went(api_client, org, app_endpoint, receiver):
+    destination = webhook(org, receiver.url)
+    budget = monthly(org)
+    receiver.statuses = [500]
+    spend(app_endpoint, 2)
+    budget_refresh(budget, now=MARCH)
+    spend(app_endpoint, 2)
+    budget_refresh(budget, now=MARCH)
+
+    response = api_client.get(f"{LIST_URL}/{destination.id}/deliveries")
+
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert [(i["threshold"], i["status"], i["attempts"], i["last_status_code"]) for i in items] == [
+        (100, "sent", 1, 200), (80, "sent", 1, 200), (50, "sent", 2, 200),
+    ]
+    first = items[-1]
+    delivery = AlertDelivery.objects.get(pk=first["id"])
+    assert first == {
+        "id": delivery.pk,
+        "status": "sent",
+        "attempts": 2,
+        "last_status_code": 200,
+        "last_error": "",
+        "budget_id": str(budget.id),
+        "budget_name": "Team monthly",
+        "threshold": 50,
+        "period_start": "2026-03-01T00:00:00Z",
+        "created_at": delivery.created_at.isoformat().replace("+00:00", "Z"),
+        "delivered_at": delivery.delivered_at.isoformat().replace("+00:00", "Z"),
+    }
+    page = api_client.get(f"{LIST_URL}/{destination.id}/deliveries", {"limit": 2}).json()
+    rest = api_client.get(
+        f"{LIST_URL}/{destination.id}/deliveries", {"limit": 2, "cursor": page["nextCursor"]}
+    ).json()
+    assert [i["threshold"] for i in page["items"] + rest["items"]] == [100, 80, 50]
 
 
+def test_the_delivery_log_selector_covers_the_organization_newest_first(org, other_org, app_endpoint, receiver):
+    webhook(org, receiver.url)
+    alert_destination_create(organization=org, kind="email", target="a@acme.example")
+    webhook(other_org, receiver.url)
+    budget = monthly(org, thresholds=[50, 100])
+    spend(app_endpoint, 4)
+    budget_refresh(budget, now=MARCH)
+
+    log = alert_delivery_log(org)
+
+    assert [(d.alert.threshold, d.destination.kind) for d in log] == [
+        (100, "email"), (100, "webhook"), (50, "email"), (50, "webhook")
+    ]
+    assert {d.alert.budget.name for d in log} == {"Team monthly"}
+    assert len(alert_delivery_log(org, limit=3)) == 3
+    assert alert_delivery_log(other_org) == []
 
 
 # --- With a real worker ---------------------------------------------------------------------
