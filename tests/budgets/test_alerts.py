@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,10 +23,12 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 
+from accounts.models import Organization
 from budgets import outbound
 from budgets.alerts import (
     EAGER_MAX_ATTEMPTS,
     MAX_ATTEMPTS,
+    RETRY_BASE_SECONDS,
     alert_delivery_attempt,
     retry_countdown,
     webhook_payload,
@@ -777,6 +780,59 @@ def test_the_delivery_log_selector_covers_the_organization_newest_first(org, oth
 # --- With a real worker ---------------------------------------------------------------------
 
 
+@pytest.mark.integration
+def test_a_celery_worker_delivers_the_alert_of_a_proxied_call(
+    settings, tmp_path_factory, fake_upstream, receiver
+):
+    """The product as deployed: a call through uvicorn, written by the worker, whose budget
+    refresh queues the alert on "default", which the worker delivers, signed; the
+    receiver's first answer is a 500, so the worker's retry (10 s later) delivers it."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL: a Celery worker delivers alerts only with a broker")
+    from tests.live import wait_until
+    from tests.live_fixtures import start_stack
+
+    organization = Organization.objects.create(name=f"Alerts {uuid.uuid4().hex[:6]}")
+    endpoint = ProxyEndpoint.objects.create(
+        organization=organization, name="Live", slug=f"alerts-{uuid.uuid4().hex[:10]}",
+        require_key=False,
+    )
+    destination = webhook(organization, receiver.url)
+    receiver.statuses = [500]
+    budget_create(
+        organization=organization, name="Tiny", amount_cents=Decimal("0.01"), period="month",
+        thresholds=[100],
+    )
+    stack = start_stack(
+        tmp_path_factory, fake_upstream, "alerts",
+        ALERT_WEBHOOKS_ALLOW_PRIVATE=1, RATE_LIMIT_MESSAGES_PER_MINUTE=0,
+    )
+    try:
+        response = httpx.post(
+            f"{stack.base_url(endpoint)}/v1/messages",
+            headers={"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"},
+            json={"model": "claude-sonnet-4-6", "max_tokens": 64,
+                  "messages": [{"role": "user", "content": "Hi"}]},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        wait_until(lambda: len(receiver.requests) == 2, timeout=45,
+                   message=lambda: f"the alert sent twice{stack.process_logs()}")
+        wait_until(lambda: delivered(destination)[0].status == "sent", timeout=10)
+    finally:
+        stack.server.stop()
+        stack.worker.stop()
+
+    first, request = receiver.requests
+    retried_after = request["at"] - first["at"]
+    assert RETRY_BASE_SECONDS <= retried_after < RETRY_BASE_SECONDS + 5
+    payload = json.loads(request["body"])
+    assert (payload["budget"]["name"], payload["threshold"]) == ("Tiny", 100)
+    t, v1 = (part.split("=", 1)[1] for part in request["headers"]["x-codecosts-signature"].split(","))
+    assert v1 == hmac.new(destination.secret.encode(), f"{t}.".encode() + request["body"],
+                          hashlib.sha256).hexdigest()
+    [delivery] = delivered(destination)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("sent", 2, 200)
 
 
 def test_webhook_payload_is_plain_json(org):
