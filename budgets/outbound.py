@@ -32,7 +32,7 @@ class UnsafeTarget(ValueError):
 
 
 class Unresolvable(UnsafeTarget):
-    """DNS gave no answer: refused at creation, retried at send time (it may be transient)."""
+    """DNS gave no answer: accepted at creation, retried at send time (it may be transient)."""
 
     def __init__(self, message: str):
         super().__init__(message, "unresolvable")
@@ -100,10 +100,17 @@ def public_addresses(url: httpx.URL) -> list[str]:
 
 
 def target_check(url: str) -> None:
-    """Refuse a target URL alerts cannot, or must not, be sent to (raises UnsafeTarget)."""
+    """Refuse a target URL alerts cannot, or must not, be sent to (raises UnsafeTarget).
+
+    A name that does not resolve now is accepted: DNS may be failing for a moment, or
+    the name not published yet; every send resolves and checks it again.
+    """
     parsed = url_parse(url)
     if not settings.ALERT_WEBHOOKS_ALLOW_PRIVATE:
-        public_addresses(parsed)
+        try:
+            public_addresses(parsed)
+        except Unresolvable:
+            pass
 
 
 def post(

@@ -264,10 +264,20 @@ def test_only_http_urls_are_accepted_whatever_the_mode(org, url, code):
     assert refused.value.error_dict["target"][0].code == code
 
 
-def test_an_unresolvable_host_is_refused_at_creation_in_hosted_mode(org, hosted):
-    with pytest.raises(ValidationError) as refused:
-        webhook(org, "https://no-such-host.invalid/hook")
-    assert refused.value.error_dict["target"][0].code == "unresolvable"
+def test_an_unresolvable_host_is_accepted_then_retried_and_failed_at_send_time(
+    org, app_endpoint, hosted
+):
+    """DNS may fail for a moment: the name is checked again at every send (.invalid never
+    resolves, RFC 6761)."""
+    destination = webhook(org, "https://no-such-host.invalid/hook")
+    budget = monthly(org, thresholds=[50])
+    spend(app_endpoint, 2)
+
+    budget_refresh(budget, now=MARCH)
+
+    [delivery] = delivered(destination)
+    assert (delivery.status, delivery.attempts) == ("failed", EAGER_MAX_ATTEMPTS)
+    assert delivery.last_error.startswith("target host no-such-host.invalid could not be resolved")
 
 
 def test_a_public_target_is_connected_to_at_the_address_that_was_checked(hosted, monkeypatch):
