@@ -1,5 +1,5 @@
-"""The Settings page's budgets section: create and delete budgets, set the organization's
-time zone. The section itself is rendered by the `budget_settings` template tag; on bad
+"""The Settings page's budgets section: create and delete budgets and alert destinations,
+set the organization's time zone. The section itself is rendered by the `budget_settings` template tag; on bad
 input these views render the Settings page again with the API's own messages (the same
 serializer and service as /api/budgets)."""
 
@@ -13,9 +13,16 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import Action, require
 from accounts.scoping import get_object_for_user
 from accounts.views import organization_required
-from budgets.models import Budget
+from budgets.models import AlertDestination, Budget
 from budgets.serializers import BudgetInputSerializer
-from budgets.services import budget_create, budget_delete, budget_fields, budgets_time_zone_set
+from budgets.services import (
+    alert_destination_create,
+    alert_destination_delete,
+    budget_create,
+    budget_delete,
+    budget_fields,
+    budgets_time_zone_set,
+)
 from proxy.views_settings import settings_render
 from usage.money import Money
 
@@ -97,3 +104,38 @@ def time_zone_view(request, organization):
         )
     messages.success(request, f"Time zone set to {organization.time_zone}: budget periods follow its calendar.")
     return redirect("/settings#budgets")
+
+
+@never_cache
+@require_POST
+@login_required
+@organization_required
+def alert_destination_create_view(request, organization):
+    """Where alerts go: an email address, a webhook (its signing secret shown once) or Slack."""
+    require(request, Action.BUDGET_MANAGE, organization)
+    form = {"kind": request.POST.get("kind", ""), "target": request.POST.get("target", "").strip()}
+    try:
+        if form["kind"] not in AlertDestination.Kind.values:
+            raise ValidationError({"kind": ["Choose email, webhook or Slack."]})
+        destination = alert_destination_create(organization=organization, **form)
+    except ValidationError as error:
+        errors = [text for texts in error.message_dict.values() for text in texts]
+        return settings_render(
+            request, organization, status=400, destination_form=form, destination_errors=errors
+        )
+    text = f"Alerts will also go to {destination.get_kind_display().lower()} {destination.target}."
+    if destination.secret:
+        text += f" Its signing secret, shown once: {destination.secret}"
+    messages.success(request, text)
+    return redirect("/settings#alert-destinations")
+
+
+@require_POST
+@login_required
+@organization_required
+def alert_destination_delete_view(request, organization, destination_id):
+    require(request, Action.BUDGET_MANAGE, organization)
+    destination = get_object_for_user(request, AlertDestination, id=destination_id)
+    alert_destination_delete(destination=destination)
+    messages.success(request, "Alert destination removed.")
+    return redirect("/settings#alert-destinations")

@@ -73,8 +73,15 @@ def budget_settings(context):
         "time_zones": _time_zones(),
         # What the alerts section shows (budgets/_alerts.html).
         "destinations": [
-            {"kind": d.get_kind_display(), "shown": _shown(d), "created_at": d.created_at}
+            {"id": d.id, "kind": d.get_kind_display(), "shown": _shown(d), "created_at": d.created_at}
             for d in AlertDestination.objects.filter(organization=organization).order_by("created_at")
+        ],
+        "destination_kinds": AlertDestination.Kind.choices,
+        "destination_form": context.get("destination_form", {"kind": "email", "target": ""}),
+        "destination_errors": context.get("destination_errors", []),
+        "deliveries": [
+            {"delivery": d, "shown": _shown(d.destination)}
+            for d in selectors.alert_delivery_log(organization, limit=20)
         ],
     }
 

@@ -19,8 +19,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import ApiKey, Invitation, Organization
 from accounts.services import api_key_create, invitation_create
-from budgets.models import Budget
-from budgets.services import budget_create
+from budgets.models import AlertDestination, Budget
+from budgets.services import alert_destination_create, budget_create
 from proxy.models import ProxyEndpoint
 from proxy.services import proxy_endpoint_create
 from usage.models import Session, UsageLog
@@ -65,6 +65,14 @@ TABLE = [
     ("budget-detail", "get", "/api/budgets/{budget}", None, READ_API, None),
     ("budget-detail", "patch", "/api/budgets/{budget}", {"amount_usd": "1"}, OWNER_WRITE_API, "budgets"),
     ("budget-detail", "delete", "/api/budgets/{budget}", None, OWNER_WRITE_API, "budgets"),
+    ("alert-destination-list", "get", "/api/alert-destinations", None, LIST_API, None),
+    (
+        "alert-destination-list", "post", "/api/alert-destinations", {"kind": "email", "target": "new@acme.example"},
+        (201, 403, 201, 401, 201, 403), "destinations",
+    ),
+    ("alert-destination-detail", "get", "/api/alert-destinations/{destination}", None, READ_API, None),
+    ("alert-destination-detail", "delete", "/api/alert-destinations/{destination}", None, OWNER_WRITE_API, "destinations"),
+    ("alert-destination-deliveries", "get", "/api/alert-destinations/{destination}/deliveries", None, READ_API, None),
     # --- Pages ------------------------------------------------------------------------
     ("dashboard", "get", "/", None, PAGE, None),
     ("logs", "get", "/logs", None, PAGE, None),
@@ -87,6 +95,11 @@ TABLE = [
         (302, 403, 302, LOGIN, LOGIN, LOGIN), "budgets",
     ),
     ("budget_delete", "post", "/settings/budgets/{budget}/delete", None, OWNER_POST, "budgets"),
+    (
+        "alert_destination_create", "post", "/settings/alert-destinations", {"kind": "email", "target": "p@acme.example"},
+        (302, 403, 302, LOGIN, LOGIN, LOGIN), "destinations",
+    ),
+    ("alert_destination_delete", "post", "/settings/alert-destinations/{destination}/delete", None, OWNER_POST, "destinations"),
     (
         "time_zone", "post", "/settings/time-zone", {"time_zone": "Europe/Paris"},
         (302, 403, 302, LOGIN, LOGIN, LOGIN), "organization",
@@ -121,10 +134,11 @@ def world(org, other_org, owner, member, outsider):
     _, proxy_raw = api_key_create(organization=org, name="dev", scope=ApiKey.Scope.PROXY)
     invitation, _ = invitation_create(organization=org, created_by=owner)
     budget = budget_create(organization=org, name="Team", amount_cents=Decimal(100))
+    destination = alert_destination_create(organization=org, kind="email", target="ops@acme.example")
     return {
         "ids": {
             "endpoint": endpoint.id, "log": log.id, "session": session.id, "key": full_key.id,
-            "invitation": invitation.id, "budget": budget.id,
+            "invitation": invitation.id, "budget": budget.id, "destination": destination.id,
         },
         "users": {"owner": owner, "member": member, "outsider": outsider},
         "keys": {"full_key": full_raw, "proxy_key": proxy_raw},
@@ -153,6 +167,8 @@ def _state(world, what: str | None):
         return list(Invitation.objects.filter(organization=world["org"]).values())
     if what == "budgets":
         return list(Budget.objects.filter(organization=world["org"]).values())
+    if what == "destinations":
+        return list(AlertDestination.objects.filter(organization=world["org"]).values())
     if what == "organization":
         return list(Organization.objects.filter(id=world["org"].id).values())
     return None

@@ -309,3 +309,57 @@ def test_a_page_with_a_budget_on_a_later_deleted_endpoint_still_renders(owner_cl
     proxy_endpoint_delete(endpoint=gone)
 
     assert row(owner_client.get("/settings").content.decode(), budget).startswith("Old | endpoint gone |")
+
+
+# --- Alert destinations and their delivery log ----------------------------------------------
+
+
+def test_an_owner_adds_destinations_and_a_webhook_shows_its_secret_once(owner_client, org, settings):
+    settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = True
+    response = owner_client.post("/settings/alert-destinations", {"kind": "email", "target": "ops@acme.example"}, follow=True)
+    assert "Alerts will also go to email ops@acme.example." in unescape(response.content.decode())
+    response = owner_client.post("/settings/alert-destinations", {"kind": "webhook", "target": "http://127.0.0.1:9/hook"}, follow=True)
+    webhook = AlertDestination.objects.get(organization=org, kind="webhook")
+    assert f"Its signing secret, shown once: {webhook.secret}" in unescape(response.content.decode())
+    assert webhook.secret not in owner_client.get("/settings").content.decode()
+
+
+def test_a_private_webhook_is_refused_in_hosted_mode_with_a_form_message(owner_client, org, settings):
+    settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = False
+    for target, kind in (("127.0.0.1:8000", "loopback"), ("169.254.169.254", "link-local")):
+        response = owner_client.post("/settings/alert-destinations", {"kind": "webhook", "target": f"http://{target}/hook"})
+        assert response.status_code == 400
+        errors = re.search(r'<ul class="errorlist" id="destination-errors">(.*?)</ul>', response.content.decode(), re.S)
+        host = target.partition(":")[0]
+        assert unescape(errors.group(1)) == (
+            f"<li>target host {host} resolves to {host}, a {kind} address: alerts are only sent to public addresses</li>"
+        )
+    assert not AlertDestination.objects.filter(organization=org).exists()
+
+
+def test_a_member_cannot_add_or_remove_a_destination(member_client, org):
+    destination = alert_destination_create(organization=org, kind=AlertDestination.Kind.EMAIL, target="ops@acme.example")
+    assert member_client.post("/settings/alert-destinations", {"kind": "email", "target": "x@acme.example"}).status_code == 403
+    assert member_client.post(f"/settings/alert-destinations/{destination.id}/delete").status_code == 403
+    assert AlertDestination.objects.filter(organization=org).count() == 1
+
+
+def test_an_outsider_cannot_remove_anothers_destination(outsider_client, org):
+    destination = alert_destination_create(organization=org, kind=AlertDestination.Kind.EMAIL, target="ops@acme.example")
+    assert outsider_client.post(f"/settings/alert-destinations/{destination.id}/delete").status_code == 404
+    assert AlertDestination.objects.filter(id=destination.id).exists()
+
+
+def test_the_delivery_log_shows_each_alert_sent(owner_client, org, endpoint, settings, django_capture_on_commit_callbacks):
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    alert_destination_create(organization=org, kind=AlertDestination.Kind.EMAIL, target="ops@acme.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        budget_create(organization=org, name="Team monthly", amount_cents=Decimal("2"), period="month")
+    with django_capture_on_commit_callbacks(execute=True):
+        usage_log_record_many(records=[usage_record(endpoint=endpoint)])  # 1.1175 of 2 cents: 50%
+
+    html = owner_client.get("/settings").content.decode()
+    table = re.search(r'<table id="alert-deliveries">(.*?)</table>', html, re.S).group(1)
+    rows = [" ".join(unescape(re.sub(r"<[^>]+>", " ", row)).split()) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)][1:]
+    assert len(rows) == 1
+    assert rows[0].startswith("Team monthly at 50% Email ops@acme.example sent 1")
