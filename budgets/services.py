@@ -3,6 +3,7 @@ written (their spend, their block, the alerts their thresholds owe)."""
 
 import logging
 import secrets
+import time
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -184,6 +185,7 @@ def budget_refresh(budget: Budget, *, now: datetime | None = None) -> state.Budg
     start, end = period_bounds(budget.period, time_zone, now)
     counted = budget_spend(budget, start, end)
     if not budget.hard_limit:
+        _recent[str(budget.id)] = (time.monotonic(), counted)
         state.forget(str(budget.id))
         _alerts_open(budget, counted, start)
         return None
@@ -205,6 +207,7 @@ def budget_refresh(budget: Budget, *, now: datetime | None = None) -> state.Budg
         blocked=False,
     )
     pending = state.pending_settle(held, _written)
+    _recent[str(budget.id)] = (time.monotonic(), counted)
     held = held.with_spend(counted + pending)
     state.publish(held)
     _alerts_open(budget, counted, start)
@@ -252,19 +255,42 @@ def _alerts_open(budget: Budget, spend: Decimal, period_start: datetime) -> None
             )
 
 
+# A budget is recounted after a batch at most this often per process, unless the batch
+# takes it across a threshold or its limit: between recounts its calls stay pending
+# (budgets.provisional), so the published spend stays right; beat recounts every minute.
+REFRESH_SECONDS = 1.0
+_recent: dict[str, tuple[float, Decimal]] = {}  # budget id -> (when recounted, counted)
+
+
 def budgets_after_logs(logs) -> None:
-    """After the usage writer wrote `logs`: refresh every budget that covers one of them."""
+    """After the usage writer wrote `logs`: refresh the budgets that cover one of them."""
     by_organization: dict[str, list] = {}
     for log in logs:
         by_organization.setdefault(str(log.organization_id), []).append(log)
     budgets = Budget.objects.filter(organization_id__in=by_organization).select_related("organization")
     for budget in budgets:
-        organization_logs = by_organization[str(budget.organization_id)]
-        if any(budget_covers(budget, endpoint_id=log.endpoint_id, person=log.person) for log in organization_logs):
-            try:
-                budget_refresh(budget)
-            except Exception:  # noqa: BLE001 - usage is written; a budget's state waits for the next batch
-                logger.exception("budget %s could not be brought up to date", budget.id)
+        covered = [
+            log for log in by_organization[str(budget.organization_id)]
+            if budget_covers(budget, endpoint_id=log.endpoint_id, person=log.person)
+        ]
+        if not covered or not _due(budget, sum((log.cost_cents or 0 for log in covered), Decimal(0))):
+            continue
+        try:
+            budget_refresh(budget)
+        except Exception:  # noqa: BLE001 - usage is written; a budget's state waits for the next batch
+            logger.exception("budget %s could not be brought up to date", budget.id)
+
+
+def _due(budget: Budget, added: Decimal) -> bool:
+    """Whether to recount now: not for a while, or this batch crosses a threshold or the limit."""
+    recent = _recent.get(str(budget.id))
+    if recent is None or time.monotonic() - recent[0] >= REFRESH_SECONDS:
+        return True
+    counted = recent[1]
+    marks = [budget.amount_cents * threshold / 100 for threshold in budget.thresholds]
+    if budget.hard_limit:
+        marks.append(budget.limit_cents)
+    return any(counted < mark <= counted + added for mark in marks)
 
 
 def budgets_refresh_all() -> int:
