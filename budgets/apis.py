@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from accounts.permissions import Action
 from accounts.scoping import OrganizationScopedViewSet
 from budgets import selectors
+from budgets.destinations import alert_destination_create, alert_destination_delete
 from budgets.models import AlertDelivery, AlertDestination, Budget
 from budgets.serializers import (
     AlertDeliverySerializer,
@@ -18,8 +19,6 @@ from budgets.serializers import (
     BudgetSerializer,
 )
 from budgets.services import (
-    alert_destination_create,
-    alert_destination_delete,
     budget_create,
     budget_delete,
     budget_fields,

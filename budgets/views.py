@@ -13,11 +13,10 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import Action, require
 from accounts.scoping import get_object_for_user
 from accounts.views import organization_required
+from budgets.destinations import alert_destination_create, alert_destination_delete
 from budgets.models import AlertDestination, Budget
 from budgets.serializers import BudgetInputSerializer
 from budgets.services import (
-    alert_destination_create,
-    alert_destination_delete,
     budget_create,
     budget_delete,
     budget_fields,

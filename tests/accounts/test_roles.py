@@ -19,8 +19,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import ApiKey, Invitation, Organization
 from accounts.services import api_key_create, invitation_create
+from budgets.destinations import alert_destination_create
 from budgets.models import AlertDestination, Budget
-from budgets.services import alert_destination_create, budget_create
+from budgets.services import budget_create
 from proxy.models import ProxyEndpoint
 from proxy.services import proxy_endpoint_create
 from usage.models import Session, UsageLog

@@ -33,9 +33,10 @@ from budgets.alerts import (
     retry_countdown,
     webhook_payload,
 )
+from budgets.destinations import alert_destination_create
 from budgets.models import AlertDelivery, AlertDestination, Budget, BudgetAlert
 from budgets.selectors import alert_delivery_log
-from budgets.services import alert_destination_create, budget_create, budget_refresh
+from budgets.services import budget_create, budget_refresh
 from budgets.tasks import alert_deliver
 from proxy.models import ProxyEndpoint
 from tests.conftest import _api_client
@@ -799,7 +800,7 @@ def test_a_celery_worker_delivers_the_alert_of_a_proxied_call(
     receiver's first answer is a 500, so the worker's retry (10 s later) delivers it."""
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL: a Celery worker delivers alerts only with a broker")
-    from tests.live import wait_until
+    from tests.live import redis_url_for_tests, wait_until
     from tests.live_fixtures import start_stack
 
     organization = Organization.objects.create(name=f"Alerts {uuid.uuid4().hex[:6]}")
@@ -813,8 +814,12 @@ def test_a_celery_worker_delivers_the_alert_of_a_proxied_call(
         organization=organization, name="Tiny", amount_cents=Decimal("0.01"), period="month",
         thresholds=[100],
     )
+    # A Redis database of its own: the session's live stack runs a worker too, which
+    # (hosted, private targets refused) must not take this stack's alert tasks.
+    shared = redis_url_for_tests()
+    base, _, db = shared.rpartition("/")
     stack = start_stack(
-        tmp_path_factory, fake_upstream, "alerts",
+        tmp_path_factory, fake_upstream, "alerts", redis_url=f"{base}/{(int(db) + 1) % 16}",
         ALERT_WEBHOOKS_ALLOW_PRIVATE=1, RATE_LIMIT_MESSAGES_PER_MINUTE=0,
     )
     try:
