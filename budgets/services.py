@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -26,19 +25,15 @@ from usage.money import cents
 logger = logging.getLogger("codecosts.budgets")
 
 
-def hard_limits_cache_key(organization_id) -> str:
-    """The shared cache entry of an organization's hard-limited budgets (proxy.budget_gate)."""
-    return f"codecosts:budget-limits:{organization_id}"
-
-
 def _changed(budget: Budget) -> None:
-    cache.delete(hard_limits_cache_key(budget.organization_id))
-    budget_refresh(budget)
+    """This process reads the organization's budgets again; the budget's state follows."""
+    _budgets_read.pop(str(budget.organization_id), None)
+    transaction.on_commit(lambda: budget_refresh(budget))
 
 
 def budget_create(*, organization, **fields) -> Budget:
     budget = Budget.objects.create(organization=organization, **fields)
-    transaction.on_commit(lambda: _changed(budget))
+    _changed(budget)
     return budget
 
 
@@ -46,19 +41,15 @@ def budget_update(*, budget: Budget, **fields) -> Budget:
     for name, value in fields.items():
         setattr(budget, name, value)
     budget.save()
-    transaction.on_commit(lambda: _changed(budget))
+    _changed(budget)
     return budget
 
 
 def budget_delete(*, budget: Budget) -> None:
-    budget_id, organization_id = str(budget.id), budget.organization_id
+    budget_id = str(budget.id)
+    _budgets_read.pop(str(budget.organization_id), None)
     budget.delete()
-
-    def forget():
-        cache.delete(hard_limits_cache_key(organization_id))
-        state.forget(budget_id)
-
-    transaction.on_commit(forget)
+    transaction.on_commit(lambda: state.forget(budget_id))
 
 
 def budget_fields(*, organization: Organization, values: dict, budget: Budget | None = None) -> dict:
@@ -124,7 +115,7 @@ def budgets_time_zone_set(*, organization: Organization, time_zone: str) -> Orga
     organization = organization_time_zone_set(organization=organization, time_zone=time_zone)
 
     def republish():
-        cache.delete(hard_limits_cache_key(organization.pk))
+        _budgets_read.pop(str(organization.pk), None)
         for budget in Budget.objects.filter(organization=organization).select_related("organization"):
             budget_refresh(budget)
 
@@ -223,8 +214,7 @@ def budgets_after_logs(logs) -> None:
     by_organization: dict[str, list] = {}
     for log in logs:
         by_organization.setdefault(str(log.organization_id), []).append(log)
-    budgets = Budget.objects.filter(organization_id__in=by_organization).select_related("organization")
-    for budget in budgets:
+    for budget in _budgets_of(by_organization):
         covered = [
             log for log in by_organization[str(budget.organization_id)]
             if budget_covers(budget, endpoint_id=log.endpoint_id, person=log.person)
@@ -235,6 +225,22 @@ def budgets_after_logs(logs) -> None:
             budget_refresh(budget)
         except Exception:  # noqa: BLE001 - usage is written; a budget's state waits for the next batch
             logger.exception("budget %s could not be brought up to date", budget.id)
+
+
+_budgets_read: dict[str, tuple[float, list[Budget]]] = {}  # organization id -> (when, budgets)
+
+
+def _budgets_of(organization_ids) -> list[Budget]:
+    """The organizations' budgets, read at most once a second per process (a batch every
+    50 ms would otherwise ask each time); a budget changed here is read again at once."""
+    now = time.monotonic()
+    stale = [org for org in organization_ids if now - _budgets_read.get(org, (-REFRESH_SECONDS, []))[0] >= REFRESH_SECONDS]
+    if stale:
+        fresh: dict[str, list[Budget]] = {org: [] for org in stale}
+        for budget in Budget.objects.filter(organization_id__in=stale).select_related("organization"):
+            fresh[str(budget.organization_id)].append(budget)
+        _budgets_read.update((org, (now, budgets)) for org, budgets in fresh.items())
+    return [budget for org in organization_ids for budget in _budgets_read[org][1]]
 
 
 def _due(budget: Budget, added: Decimal) -> bool:
