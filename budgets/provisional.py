@@ -54,9 +54,10 @@ def account(records: list[UsageRecord]) -> None:
             if cost:
                 costs.setdefault(held.budget_id, {})[record.id] = cost
                 covering[held.budget_id] = held
-    for budget_id, budget_costs in costs.items():
-        held = covering[budget_id]
-        pending = state.pending_add(held, budget_costs)
+    if not costs:
+        return
+    counted = [(covering[budget_id], budget_costs) for budget_id, budget_costs in costs.items()]
+    for (held, _), pending in zip(counted, state.pending_add(counted)):
         spend = Decimal(held.counted_cents) + pending
         if spend >= Decimal(held.limit_cents) and not held.blocked:
             state.publish(held.with_spend(spend))

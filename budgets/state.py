@@ -124,11 +124,19 @@ def replace_all(states: list[BudgetState]) -> None:
 
 # --- Shared: Redis, or this process -----------------------------------------------
 
-_local_pending: dict[str, dict[str, Decimal]] = {}
+# Local mode's pending calls: hash key -> {"calls": {log id: units}, "total": units}.
+_local_pending: dict[str, dict] = {}
+
+
+_clients: dict[str, redis.Redis] = {}
 
 
 def client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+    """This process's client of REDIS_URL (one connection pool, shared by its threads)."""
+    url = settings.REDIS_URL
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+    return _clients[url]
 
 
 def publish(state: BudgetState) -> None:
@@ -175,19 +183,50 @@ def _pending_key(held: BudgetState) -> str:
     return f"{_PENDING_PREFIX}{held.budget_id}:{int(held.period_start)}"
 
 
-def pending_add(held: BudgetState, costs: dict[str, Decimal]) -> Decimal:
-    """Count calls ended (log id -> cents) as pending; the budget's pending total."""
+# Pending costs are kept as integers of 1e-10 cents (the cost column's precision), so the
+# running total is exact and one INCRBY away.
+_UNITS = Decimal("1e10")
+
+# Drop the written calls from the pending hash and their costs from its total, atomically
+# (two writers settling the same calls subtract them once).
+_SETTLE = """
+local total = 0
+for i, id in ipairs(ARGV) do
+  local cost = redis.call('HGET', KEYS[1], id)
+  if cost then
+    redis.call('HDEL', KEYS[1], id)
+    total = total + tonumber(cost)
+  end
+end
+if total ~= 0 then
+  return redis.call('INCRBY', KEYS[2], -total)
+end
+return tonumber(redis.call('GET', KEYS[2]) or '0')
+"""
+
+
+def pending_add(counted: list[tuple[BudgetState, dict[str, Decimal]]]) -> list[Decimal]:
+    """Count calls ended (per budget: log id -> cents) as pending; each budget's pending
+    total. One Redis round trip for them all."""
+    batches = [(_pending_key(held), held, {log_id: int(cost * _UNITS) for log_id, cost in costs.items()})
+               for held, costs in counted]
     if not settings.REDIS_URL:
-        pending = _local_pending.setdefault(_pending_key(held), {})
-        pending.update(costs)
-        return sum(pending.values(), Decimal(0))
-    key = _pending_key(held)
+        totals = []
+        for key, _held, units in batches:
+            pending = _local_pending.setdefault(key, {"calls": {}, "total": 0})
+            pending["total"] += sum(units[log_id] for log_id in units if log_id not in pending["calls"])
+            pending["calls"].update(units)
+            totals.append(Decimal(pending["total"]) / _UNITS)
+        return totals
     with client().pipeline(transaction=False) as pipe:
-        pipe.hset(key, mapping={log_id: str(cost) for log_id, cost in costs.items()})
-        pipe.expireat(key, int(held.reset_at) + _KEEP_AFTER_PERIOD_SECONDS)
-        pipe.hvals(key)
-        values = pipe.execute()[-1]
-    return sum((Decimal(v.decode()) for v in values), Decimal(0))
+        for key, held, units in batches:
+            expire = int(held.reset_at) + _KEEP_AFTER_PERIOD_SECONDS
+            pipe.hset(key, mapping=units)
+            pipe.incrby(key + ":total", sum(units.values()))
+            pipe.expireat(key, expire)
+            pipe.expireat(key + ":total", expire)
+        replies = pipe.execute()
+    return [Decimal(replies[4 * n + 1]) / _UNITS for n in range(len(batches))]
 
 
 def pending_settle(held: BudgetState, written) -> Decimal:
@@ -195,13 +234,12 @@ def pending_settle(held: BudgetState, written) -> Decimal:
     what is still pending."""
     key = _pending_key(held)
     if not settings.REDIS_URL:
-        pending = _local_pending.get(key, {})
-        for log_id in written(list(pending)):
-            pending.pop(log_id, None)
-        return sum(pending.values(), Decimal(0))
+        pending = _local_pending.setdefault(key, {"calls": {}, "total": 0})
+        for log_id in written(list(pending["calls"])):
+            pending["total"] -= pending["calls"].pop(log_id, 0)
+        return Decimal(pending["total"]) / _UNITS
     connection = client()
-    pending = {k.decode(): Decimal(v.decode()) for k, v in connection.hgetall(key).items()}
-    done = written(list(pending)) if pending else []
-    if done:
-        connection.hdel(key, *done)
-    return sum((cost for log_id, cost in pending.items() if log_id not in set(done)), Decimal(0))
+    ids = [log_id.decode() for log_id in connection.hkeys(key)]
+    done = written(ids) if ids else []
+    total = connection.eval(_SETTLE, 2, key, key + ":total", *done)
+    return Decimal(int(total)) / _UNITS
