@@ -23,9 +23,12 @@ from django.conf import settings
 
 logger = logging.getLogger("codecosts.budgets")
 
-CHANNEL = "codecosts:budget-state"
-_KEY_PREFIX = "codecosts:budget-state:"
-_PENDING_PREFIX = "codecosts:budget-pending:"
+# The layout's version is in every name: a Redis shared with another version of
+# Codecosts (an upgrade in progress, two checkouts on one machine) never feeds this one
+# a state it cannot read.
+CHANNEL = "codecosts:budget-state:2"
+_KEY_PREFIX = "codecosts:budget-state:2:"
+_PENDING_PREFIX = "codecosts:budget-pending:2:"
 _KEEP_AFTER_PERIOD_SECONDS = 24 * 3600
 
 
@@ -75,8 +78,13 @@ class BudgetState:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "BudgetState":
-        return cls(**json.loads(text))
+    def from_data(cls, data: dict) -> "BudgetState | None":
+        """The state published as `data`; None (logged) for one this version cannot read."""
+        try:
+            return cls(**data)
+        except TypeError as error:
+            logger.warning("budget state ignored: %s (%.200r)", error, data)
+            return None
 
 
 _THIS = {"day": "today", "week": "this week", "month": "this month"}
@@ -156,7 +164,7 @@ def read(budget_id: str) -> BudgetState | None:
     if not settings.REDIS_URL:
         return next((s[budget_id] for s in _known.values() if budget_id in s), None)
     text = client().get(_KEY_PREFIX + budget_id)
-    return BudgetState.from_json(text) if text else None
+    return BudgetState.from_data(json.loads(text)) if text else None
 
 
 def read_all() -> list[BudgetState]:
@@ -165,7 +173,8 @@ def read_all() -> list[BudgetState]:
         return [held for states in _known.values() for held in states.values()]
     connection = client()
     keys = list(connection.scan_iter(match=_KEY_PREFIX + "*", count=1000))
-    return [BudgetState.from_json(text) for text in connection.mget(keys) if text] if keys else []
+    states = (BudgetState.from_data(json.loads(text)) for text in connection.mget(keys) if text) if keys else ()
+    return [held for held in states if held is not None]
 
 
 def forget(budget_id: str) -> None:

@@ -96,8 +96,7 @@ async def _follow() -> None:
                     data = json.loads(message["data"])
                     if "forget" in data:
                         budget_state.apply(data["forget"], None)
-                    else:
-                        held = BudgetState(**data)
+                    elif held := BudgetState.from_data(data):
                         budget_state.apply(held.budget_id, held)
         except asyncio.CancelledError:
             raise

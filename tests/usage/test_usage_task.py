@@ -158,6 +158,19 @@ def test_a_call_of_an_organization_deleted_since_is_dropped_with_a_warning(org, 
     assert warning in caplog.text
 
 
+def test_a_batch_whose_every_organization_is_gone_writes_nothing_and_is_no_dead_letter(endpoint, caplog):
+    """A batch left empty once its orphans are dropped ends there (it once reached the
+    session lookup with no calls, failed, and was kept as a dead letter)."""
+    orphans = [usage_record(organization_id=str(uuid.uuid4()), endpoint_id=str(endpoint.id)) for _ in range(2)]
+
+    with caplog.at_level(logging.WARNING, logger="codecosts.usage"):
+        assert run_task(orphans) == 0
+
+    assert not UsageLog.objects.exists()
+    assert "refused" not in caplog.text
+    assert caplog.text.count("dropped: organization") == 2
+
+
 def as_delivered(records) -> list[dict]:
     return json.loads(json.dumps([record_to_payload(r) for r in records]))
 

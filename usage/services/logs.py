@@ -54,6 +54,8 @@ def usage_log_record_many(*, records: list[UsageRecord]) -> int:
         if record.organization_id not in organizations:
             logger.warning("usage record %s dropped: organization %s is gone", record.id, record.organization_id)
     records = [r for r in records if r.organization_id in organizations]
+    if not records:
+        return 0
     endpoints = set(
         str(pk)
         for pk in ProxyEndpoint.all_objects.filter(id__in={r.endpoint_id for r in records}).values_list(
