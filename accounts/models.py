@@ -4,12 +4,21 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accounts.validators import redaction_patterns_validate
+
 
 class Organization(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     # Budgets' calendar periods (days, weeks, months) are this zone's (an IANA name).
     time_zone = models.CharField(max_length=64, default="UTC")
+    # Retention (usage.services.retention): bodies are deleted after this many days, usage
+    # logs after usage_retention_days (null: kept for ever); the daily totals stay.
+    body_retention_days = models.PositiveIntegerField(default=30)
+    usage_retention_days = models.PositiveIntegerField(null=True, blank=True)
+    # The organization's own patterns (regular expressions) redacted from everything
+    # stored, beside the built-in ones (usage.redaction).
+    redaction_patterns = models.JSONField(default=list, blank=True, validators=[redaction_patterns_validate])
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

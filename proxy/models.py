@@ -39,6 +39,14 @@ class ProxyEndpoint(models.Model):
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     # Proxied calls must carry one of the organization's keys in x-codecosts-key.
     require_key = models.BooleanField(default=True)
+
+    class StoreBodies(models.TextChoices):
+        FULL = "full", "Request and response"
+        REQUEST_ONLY = "request_only", "Request only"
+        METADATA_ONLY = "metadata_only", "Neither (usage, cost and timing only)"
+
+    # Which bodies of its calls are kept; a call can leave out more (x-codecosts-omit).
+    store_bodies = models.CharField(max_length=16, choices=StoreBodies.choices, default=StoreBodies.FULL)
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 

@@ -258,6 +258,32 @@ class UsageLogBody(models.Model):
     response_content_type = models.CharField(max_length=128, blank=True)
     # Left out on the way (usage.pipeline): the call is logged, its bodies are not.
     dropped = models.BooleanField(default=False)
+    # The request as the body store keeps it (usage.bodystore): the pieces it is made of
+    # (BodyPiece digests) and where each goes in request_body, which then holds the rest.
+    # Empty: request_body holds the whole request.
+    request_manifest = models.BinaryField(default=b"", blank=True)
+    # Left out on purpose: "request", "response" or "all" (the endpoint's store_bodies or
+    # the call's x-codecosts-omit); "" for none.
+    omitted = models.CharField(max_length=16, blank=True, default="")
+
+
+class BodyPiece(models.Model):
+    """A part of request bodies (a system block, a tool, a message), stored once per
+    organization however many requests repeat it; zlib-compressed."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    digest = models.BinaryField(max_length=16)  # BLAKE2b-128 of the piece's bytes
+    data = models.BinaryField()
+    size = models.PositiveIntegerField()
+    # The day of the latest call using it: a piece unused since the bodies' retention is
+    # referenced by no body kept, and collected (usage.services.retention).
+    last_used = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "digest"], name="body_piece_unique")
+        ]
+        indexes = [models.Index(fields=["organization", "last_used"])]
 
 
 class UsageDaily(models.Model):
