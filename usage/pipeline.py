@@ -29,6 +29,7 @@ from usage.records import (
     record_to_payload,
     without_bodies,
 )
+from usage.redaction import redact_record
 from usage.spool import Spool
 
 logger = logging.getLogger("codecosts.usage")
@@ -208,6 +209,8 @@ class Shipper(threading.Thread):
         """The records as payloads; one that cannot be made (a bug) is a dead letter."""
         payloads = []
         for usage_record in records:
+            # Secrets out before anything leaves the process (never raises).
+            usage_record = redact_record(usage_record)
             try:
                 payloads.append(record_to_payload(usage_record))
             except Exception as error:  # noqa: BLE001 - never lose the others for it

@@ -72,7 +72,13 @@ class UsageRecord:
     response_truncated: bool = False
     # The bodies were left out on the way: a batch holding them could not be delivered.
     bodies_dropped: bool = False
+    # Left out on purpose, never kept by the proxy (the endpoint's store_bodies, the
+    # call's x-codecosts-omit): "request", "response", "all" or "" (OMITS).
+    omitted: str = ""
 
+
+# What a call's bodies may leave out (UsageLogBody.omitted): both is "all".
+OMITS = ("request", "response", "all")
 
 # x-codecosts-user: the person a call names (usage.attribution), as budgets match it too.
 PERSON_MAX = 100
