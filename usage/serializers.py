@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from rest_framework import serializers
 
-from usage.models import Session, UsageLog
+from usage.models import Session, UsageLog, UsageLogBody
 from usage.money import cents
 from usage.selectors.logs import USAGE_LOG_LIST_FIELDS
 
@@ -88,6 +88,8 @@ class UsageLogDetailSerializer(UsageLogSerializer):
     response_truncated = FromContext("bodies", "response_truncated")
     request_size = FromContext("bodies", "request_size")
     response_size = FromContext("bodies", "response_size")
+    # What the bodies leave out on purpose: "request", "response", "all" or "".
+    omitted = serializers.SerializerMethodField()
     cost_breakdown = FromContext("cost_breakdown", represent=_cents_by_key)
     cost_parts = FromContext("cost_parts", represent=_parts)
     cost_by_model = FromContext("cost_by_model", represent=_cents_by_key)
@@ -103,12 +105,19 @@ class UsageLogDetailSerializer(UsageLogSerializer):
             "response_truncated",
             "request_size",
             "response_size",
+            "omitted",
             "cost_breakdown",
             "cost_parts",
             "cost_by_model",
             "attribution_warnings",
         ]
         read_only_fields = fields
+
+    def get_omitted(self, log: UsageLog) -> str:
+        try:
+            return log.body.omitted
+        except UsageLogBody.DoesNotExist:
+            return ""
 
 
 # --- Summary --------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from usage.models import UsageLog
+from usage.models import UsageLog, UsageLogBody
 from usage.money import Money
 from usage.selectors.bodies import usage_log_bodies
 from usage.selectors.logs import usage_log_cost_breakdown, usage_log_token_usage
@@ -53,6 +53,8 @@ class Body:
     truncated: bool = False
     size: int = 0
     is_stream: bool = False
+    # Left out on purpose (the endpoint's store_bodies or the call's x-codecosts-omit).
+    omitted: bool = False
 
 
 def pretty(value) -> str:
@@ -68,11 +70,13 @@ def _raw(value) -> str:
 def log_bodies(log: UsageLog) -> tuple[Body, Body]:
     """The request and response bodies, decoded as the usage API decodes them."""
     bodies = usage_log_bodies(log)
+    omitted = _omitted(log)
     request = Body(
         raw=_raw(bodies.request_body),
         parsed=bodies.request_body if not isinstance(bodies.request_body, str) else None,
         truncated=bodies.request_truncated,
         size=bodies.request_size,
+        omitted=omitted in ("request", "all"),
     )
     is_stream = log.streamed or bodies.response_message is not None
     if is_stream:
@@ -85,8 +89,17 @@ def log_bodies(log: UsageLog) -> tuple[Body, Body]:
         truncated=bodies.response_truncated,
         size=bodies.response_size,
         is_stream=is_stream,
+        omitted=omitted in ("response", "all"),
     )
     return request, response
+
+
+def _omitted(log: UsageLog) -> str:
+    """What the log's bodies leave out on purpose: "", "request", "response" or "all"."""
+    try:
+        return log.body.omitted
+    except UsageLogBody.DoesNotExist:
+        return ""
 
 
 # --- Conversations ----------------------------------------------------------------------
