@@ -48,7 +48,7 @@ RULES_CACHE_SECONDS = 5.0
 # ("task-…" is no key) is checked by a lookbehind right after the prefix, where a JSON
 # \n or \t escape before it counts as a line break.
 _TOKEN = rb"[A-Za-z0-9_-]"
-_PEM_CHARS = rb"(?:[A-Za-z0-9+/= \t\r\n:,.-]|\\[nrt])"
+_PEM_CHARS = rb"(?:[A-Za-z0-9+/= \t\r\n:,.-]|\\+[nrt])"
 _PEM_BEGIN = rb"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY-----"
 
 
@@ -395,11 +395,12 @@ def organization_rules_forget(organization_id: str | None = None) -> None:
 
 
 def _patterns_read(organization_id: str) -> list:
-    from django.db import close_old_connections
+    from django.db import close_old_connections, connection
 
     from accounts.models import Organization
 
-    close_old_connections()
+    if not connection.in_atomic_block:  # the shipper thread's connection may be stale
+        close_old_connections()
     row = Organization.objects.filter(id=organization_id).values_list("redaction_patterns", flat=True).first()
     return row or []
 
