@@ -14,7 +14,8 @@ comma-separated list of:
   hang               send the headers (or nothing, for non-streaming), then go silent
   big=<bytes>        a non-streaming JSON body of about this size
   echo               answer with what was received (method, path, query, headers, body);
-                     with status=<code>, as an error of that status
+                     with status=<code>, as an Anthropic error of that status whose
+                     message is that echo (as JSON)
   echo_sse           an Anthropic text stream (with usage) whose one text delta is that echo
   cors               the usual answer plus CORS and Connection-named hop-by-hop headers
 
@@ -126,8 +127,11 @@ class FakeUpstream:
             "headers": {k.lower(): v for k, v in request.headers.items()},
             "body": body.decode("utf-8", "replace"),
         }
+        if "echo" in scenario and "status" in scenario:
+            error = {"type": "error", "error": {"type": "invalid_request_error", "message": json.dumps(echoed)}}
+            return web.json_response(error, status=int(scenario["status"]))
         if "echo" in scenario:
-            return web.json_response(echoed, status=int(scenario.get("status") or 200))
+            return web.json_response(echoed)
         if "echo_sse" in scenario:
             return await self._stream(request, _echo_stream(echoed), scenario)
         if "hang" in scenario:
