@@ -2,8 +2,8 @@
 
 The call is journalled when the Exchange is made, just before it is forwarded
 (`usage.pipeline.started`: one small write), so a kill of this process cannot make it
-vanish; the header values journalled are redacted first (usage.redaction.facts_redact: a
-dictionary lookup per value once seen). What the call's bodies leave out is decided here
+vanish; the header values journalled are redacted first (by `usage.pipeline.started`:
+a dictionary lookup per value once seen). What the call's bodies leave out is decided here
 too (`omitted`): a body left out is never kept, only its size counted; the meter still
 reads every byte, so usage and cost are logged whatever is omitted. The view fills the Exchange as the call goes (status, time to first byte, the
 bytes kept for the log); `finish` decides the outcome and whether the usage is
@@ -20,7 +20,6 @@ from django.conf import settings
 from proxy.headers import attribution_headers, key_hint
 from usage import pipeline
 from usage.records import OMITS, Outcome, UsageRecord
-from usage.redaction import facts_redact, organization_rules_cached, redact_text
 
 logger = logging.getLogger("codecosts.proxy")
 
@@ -75,7 +74,6 @@ class Exchange:
             "request_size": len(body),
             "omitted": omitted,
         }
-        facts_redact(self.facts, organization_rules_cached(endpoint.organization_id))
         self.t0 = time.perf_counter()
         self.ttfb_ms = None
         self.meter = meter
@@ -132,11 +130,6 @@ class Exchange:
             self.status = status
         try:
             usage = self.meter.usage
-            if usage.error_message:
-                # Journalled next, on this loop: an error may quote what it refused.
-                usage.error_message = redact_text(
-                    usage.error_message, organization_rules_cached(self.facts["organization_id"])
-                )
             if outcome == Outcome.OK and usage.error_type:
                 outcome = Outcome.UPSTREAM_ERROR  # an error event inside a 200 stream
             if outcome in (Outcome.CLIENT_DISCONNECTED, Outcome.UPSTREAM_TIMEOUT):

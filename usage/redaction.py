@@ -1,6 +1,9 @@
 """Secrets out of everything Codecosts keeps: request, response and error bodies, and the
 header values kept for display (user agent, session name, attribution headers).
 
+One module on purpose: the patterns, the two ways they are applied (bytes and header
+values, kept in step) and the organizations' patterns are read and changed together.
+
 Built-in patterns (provider keys, bearer tokens, AWS keys, private-key blocks) become
 `[REDACTED:<kind>]`; an organization's own patterns (Organization.redaction_patterns)
 become `[REDACTED]`. Markers hold no quote and no backslash, and no match crosses a JSON
@@ -10,10 +13,12 @@ Where (docs/architecture.md):
 - the usage shipper thread (`usage.pipeline.Shipper.payloads`) calls `redact_record` on
   each record before it becomes a payload: neither the broker, nor the spool, nor a dead
   letter ever holds a secret. Off the event loop; it may read the database.
-- the proxy (`proxy.exchange`) calls `facts_redact` on the few header values it journals
-  on the event loop (usage.journal): small strings behind substring prefilters, about a
-  microsecond a call (benchmarks/redaction.py), with the organization's patterns when
-  this process already holds them (`organization_rules_cached`: a dictionary lookup).
+- `usage.pipeline.started` (the proxy, on the event loop) calls `facts_redact` on the
+  few header values journalled (usage.journal) and put in the record: a dictionary
+  lookup per value once seen clean, about a microsecond a call (benchmarks/redaction.py),
+  with the organization's patterns when this process already holds them
+  (`organization_rules_cached`: a dictionary lookup); `usage.pipeline.record` redacts an
+  error message the same way before it is journalled.
 
 Speed: every built-in pattern runs only when a cheap substring test finds its prefix in
 the data (`b"sk-" in data`); a 300 KB Claude Code body holding none costs a handful of

@@ -317,3 +317,26 @@ def test_neither_the_spool_nor_a_dead_letter_holds_a_secret(organization, tmp_pa
     assert files_scan(tmp_path / "spool", secrets) == []
     # The scanner does see through the spool's base64 and zlib: the redacted text is there.
     assert files_scan(tmp_path / "spool", ["[REDACTED:anthropic-key] and [REDACTED]"]) != []
+
+
+def test_the_journal_gets_the_header_values_redacted_and_the_record_too(settings, tmp_path, monkeypatch):
+    settings.USAGE_SPOOL_DIR = tmp_path / "spool"
+    monkeypatch.setattr(pipeline, "deliver", lambda payloads: None)
+    record = usage_record(user_agent=f"tool {ANTHROPIC}", attribution={"x-codecosts-tags": f"a,{AWS_KEY_ID}"})
+    facts = {name: getattr(record, name) for name in (
+        "id", "organization_id", "endpoint_id", "endpoint_slug", "provider", "path", "started_at",
+        "user_agent", "session_name", "claude_code_session_id", "attribution")}
+    try:
+        pipeline.started(record.id, facts)  # as proxy.exchange does, on the event loop
+        record.user_agent, record.attribution = facts["user_agent"], facts["attribution"]
+        record.usage.error_message = f"bad key {OPENAI_PROJECT}"
+        pipeline.record(record)
+
+        assert facts["user_agent"] == "tool [REDACTED:anthropic-key]"
+        assert facts["attribution"] == {"x-codecosts-tags": "a,[REDACTED:aws-access-key-id]"}
+        assert record.usage.error_message == "bad key [REDACTED:openai-key]"
+        (journal,) = (tmp_path / "spool").glob("journal-*.jsonl")
+        assert journal.read_text().count("tool [REDACTED:anthropic-key]") == 2  # its start and its end
+        assert files_scan(tmp_path / "spool", [ANTHROPIC, AWS_KEY_ID, OPENAI_PROJECT]) == []
+    finally:
+        pipeline.shutdown()

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from usage.models import UsageLog, UsageLogBody
+from usage.models import UsageLog
 from usage.money import Money
 from usage.selectors.bodies import usage_log_bodies
 from usage.selectors.logs import usage_log_cost_breakdown, usage_log_token_usage
@@ -53,8 +53,7 @@ class Body:
     truncated: bool = False
     size: int = 0
     is_stream: bool = False
-    # Left out on purpose (the endpoint's store_bodies or the call's x-codecosts-omit).
-    omitted: bool = False
+    omitted: bool = False  # left out on purpose (store_bodies, x-codecosts-omit)
 
 
 def pretty(value) -> str:
@@ -70,7 +69,7 @@ def _raw(value) -> str:
 def log_bodies(log: UsageLog) -> tuple[Body, Body]:
     """The request and response bodies, decoded as the usage API decodes them."""
     bodies = usage_log_bodies(log)
-    omitted = _omitted(log)
+    omitted = getattr(getattr(log, "body", None), "omitted", "")  # no body row: none
     request = Body(
         raw=_raw(bodies.request_body),
         parsed=bodies.request_body if not isinstance(bodies.request_body, str) else None,
@@ -92,14 +91,6 @@ def log_bodies(log: UsageLog) -> tuple[Body, Body]:
         omitted=omitted in ("response", "all"),
     )
     return request, response
-
-
-def _omitted(log: UsageLog) -> str:
-    """What the log's bodies leave out on purpose: "", "request", "response" or "all"."""
-    try:
-        return log.body.omitted
-    except UsageLogBody.DoesNotExist:
-        return ""
 
 
 # --- Conversations ----------------------------------------------------------------------
