@@ -74,7 +74,7 @@ def record(usage_record: UsageRecord) -> None:
     if _shipper is None or not _shipper.is_alive():
         start()
     usage = usage_record.usage
-    if usage.error_message:
+    if getattr(usage, "error_message", ""):
         # Journalled next, before the shipper redacts the record: an error may quote what
         # it refused. Small, and only on errors.
         usage.error_message = redact_text(usage.error_message, organization_rules_cached(usage_record.organization_id))
