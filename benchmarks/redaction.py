@@ -30,7 +30,7 @@ import django  # noqa: E402
 django.setup()
 
 from benchmarks.worker_ingest import conversation, corpus  # noqa: E402
-from usage.redaction import facts_redact, redact_bytes  # noqa: E402
+from usage.redaction import facts_redact, redact_bytes, stream_redact  # noqa: E402
 
 SECRETS = (
     "sk-ant-api03-" + "Ab3" * 30 + "AA",
@@ -93,6 +93,15 @@ def main() -> None:
     for label, body, rules in cases:
         ms = median_ms(lambda: redact_bytes(body, rules), args.runs)
         print(f"  {ms:7.3f} ms  {label} ({len(body) // 1024} KB)")
+    words = corpus(20_000).split(" ")
+    deltas = [
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word + " "}}
+        for word in words[:2000]
+    ]
+    stream = b"".join(b"event: content_block_delta\ndata: " + json.dumps(d).encode() + b"\n\n" for d in deltas)
+    ms = median_ms(lambda: stream_redact(redact_bytes(stream)), max(10, args.runs // 4))
+    print(f"  {ms:7.3f} ms  a streamed answer of {len(deltas)} text deltas ({len(stream) // 1024} KB), "
+          "bytes and the deltas joined")
     facts = {
         "user_agent": "claude-cli/2.0.14 (external, cli)",
         "session_name": "refactor",

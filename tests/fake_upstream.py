@@ -17,6 +17,7 @@ comma-separated list of:
                      with status=<code>, as an Anthropic error of that status whose
                      message is that echo (as JSON)
   echo_sse           an Anthropic text stream (with usage) whose one text delta is that echo
+  split=<n>          with echo_sse: the echo cut into text deltas of n characters
   cors               the usual answer plus CORS and Connection-named hop-by-hop headers
 
 Without a scenario, /v1/messages answers with the basic message or the text stream
@@ -133,7 +134,7 @@ class FakeUpstream:
         if "echo" in scenario:
             return web.json_response(echoed)
         if "echo_sse" in scenario:
-            return await self._stream(request, _echo_stream(echoed), scenario)
+            return await self._stream(request, _echo_stream(echoed, int(scenario.get("split") or 0)), scenario)
         if "hang" in scenario:
             if payload.get("stream"):
                 response = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -231,15 +232,21 @@ class FakeUpstream:
         return True
 
 
-def _echo_stream(echoed: dict) -> bytes:
-    """An Anthropic message stream whose text is `echoed` as JSON, with usage."""
+def _echo_stream(echoed: dict, split: int = 0) -> bytes:
+    """An Anthropic message stream whose text is `echoed` as JSON (in deltas of `split`
+    characters, or one), with usage."""
+    text = json.dumps(echoed)
+    pieces = [text[i : i + split] for i in range(0, len(text), split)] if split else [text]
+    deltas = [
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
+        for piece in pieces
+    ]
     events = [
         ("message_start", {"type": "message_start", "message": {
             "model": "claude-haiku-4-5-20251001", "id": "msg_echo", "type": "message", "role": "assistant",
             "content": [], "stop_reason": None, "usage": {"input_tokens": 25, "output_tokens": 1}}}),
         ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "text_delta", "text": json.dumps(echoed)}}),
+        *deltas,
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
         ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 15}}),
         ("message_stop", {"type": "message_stop"}),

@@ -29,7 +29,7 @@ from usage.records import (
     record_to_payload,
     without_bodies,
 )
-from usage.redaction import facts_redact, organization_rules_cached, redact_record, redact_text
+from usage.redaction import journalled_facts, journalled_record, redact_record
 from usage.spool import Spool
 
 logger = logging.getLogger("codecosts.usage")
@@ -50,15 +50,14 @@ _journal: Journal | None = None
 def started(call_id: str, facts: dict) -> None:
     """A metered call is being forwarded: journal it (one small write; never raises).
 
-    Its header values are redacted first, in place (usage.redaction.facts_redact): the
-    record is made of the same facts. The organization's own patterns apply when this
-    process has read them already (the shipper reads them; never the event loop)."""
-    facts_redact(facts, organization_rules_cached(facts["organization_id"]))
+    Its header values are redacted first, in place: the record is made of the same facts
+    (usage.redaction.journalled_facts)."""
+    journalled = journalled_facts(facts)
     if _journal is None or _shipper is None:
         start()
     journal = _journal
     if journal is not None:
-        journal.started(call_id, facts)
+        journal.started(call_id, journalled)
 
 
 def seen(call_id: str, usage) -> None:
@@ -73,14 +72,10 @@ def record(usage_record: UsageRecord) -> None:
     blocks, never raises."""
     if _shipper is None or not _shipper.is_alive():
         start()
-    usage = usage_record.usage
-    if getattr(usage, "error_message", ""):
-        # Journalled next, before the shipper redacts the record: an error may quote what
-        # it refused. Small, and only on errors.
-        usage.error_message = redact_text(usage.error_message, organization_rules_cached(usage_record.organization_id))
     journal = _journal
     if journal is not None:
-        journal.finished(usage_record)
+        # Its error message redacted in place (usage.redaction.journalled_record).
+        journal.finished(journalled_record(usage_record))
     _queue.put(usage_record)
 
 

@@ -13,12 +13,12 @@ Where (docs/architecture.md):
 - the usage shipper thread (`usage.pipeline.Shipper.payloads`) calls `redact_record` on
   each record before it becomes a payload: neither the broker, nor the spool, nor a dead
   letter ever holds a secret. Off the event loop; it may read the database.
-- `usage.pipeline.started` (the proxy, on the event loop) calls `facts_redact` on the
-  few header values journalled (usage.journal) and put in the record: a dictionary
-  lookup per value once seen clean, about a microsecond a call (benchmarks/redaction.py),
-  with the organization's patterns when this process already holds them
-  (`organization_rules_cached`: a dictionary lookup); `usage.pipeline.record` redacts an
-  error message the same way before it is journalled.
+- `usage.pipeline.started` and `.record` (the proxy, on the event loop) redact the few
+  header values and the error message the journal writes (usage.journal) and the record
+  keeps: a dictionary lookup per value once seen clean, about a microsecond a call
+  (benchmarks/redaction.py), with the organization's patterns as this process holds
+  them (`organization_rules_cached`: a dictionary lookup); while it holds none yet, the
+  journal gets no header value (`journalled_facts`, `journalled_record`).
 
 Speed: every built-in pattern runs only when a cheap substring test finds its prefix in
 the data (`b"sk-" in data`); a 300 KB Claude Code body holding none costs a handful of
@@ -30,11 +30,15 @@ no nested repetition, which could take exponential time) and one match replaces 
 USER_MATCH_MAX characters.
 """
 
+import bisect
+import itertools
 import logging
 import re
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+
+import orjson
 
 from providers.tokens import TokenUsage
 from usage.records import UsageRecord, body_raw
@@ -261,6 +265,35 @@ def _escapes(text: str, index: int) -> bool:
 
 # --- Records ------------------------------------------------------------------------------
 
+# What the journal keeps of a call whose organization's patterns this process has not
+# read yet (its first calls, until the shipper reads them: within a batch's linger): no
+# header value, which those patterns might catch. The record itself keeps them, redacted
+# by the shipper; only a call recovered from a killed process's journal goes without.
+_UNREAD = {"user_agent": "", "session_name": "", "claude_code_session_id": "", "attribution": {}}
+
+
+def journalled_facts(facts: dict) -> dict:
+    """Redact a call's facts in place (usage.pipeline.started, on the event loop: a
+    dictionary lookup per value once seen) and return what the journal may write."""
+    rules = organization_rules_cached(facts["organization_id"])
+    facts_redact(facts, rules or ())
+    return facts if rules is not None else {**facts, **_UNREAD}
+
+
+def journalled_record(record: UsageRecord) -> UsageRecord:
+    """Redact an ended call's error message in place (it may quote what the provider
+    refused; usage.pipeline.record, on the event loop, errors only) and return what the
+    journal may write."""
+    rules = organization_rules_cached(record.organization_id)
+    usage = record.usage
+    if getattr(usage, "error_message", ""):
+        usage.error_message = redact_text(usage.error_message, rules or ())
+    if rules is not None:
+        return record
+    usage = replace(usage, error_message="") if isinstance(usage, TokenUsage) else usage
+    return replace(record, **_UNREAD, usage=usage)
+
+
 _USAGE_TEXT_FIELDS = tuple(f.name for f in fields(TokenUsage) if f.type in (str, "str"))
 
 
@@ -332,6 +365,8 @@ def _record_redact(record: UsageRecord, rules: tuple[re.Pattern, ...]) -> None:
         if body:
             raw = body_raw(body)
             redacted = redact_bytes(raw, rules)
+            if name == "response_body" and (record.streamed or record.response_content_type.startswith("text/event-stream")):
+                redacted = stream_redact(redacted, rules)
             # The raw bytes: a list of chunks is joined once, here, whatever happens.
             setattr(record, name, redacted)
     facts = {
@@ -351,6 +386,124 @@ def _record_redact(record: UsageRecord, rules: tuple[re.Pattern, ...]) -> None:
             setattr(usage, name, redact_text(value, rules))
 
 
+# --- Streams: a secret cut across events ----------------------------------------------
+
+
+def stream_redact(data: bytes, rules: tuple[re.Pattern, ...] = ()) -> bytes:
+    """An SSE stream with the secrets that its text deltas spell out together redacted (a
+    model repeating a key sends it a few characters an event: no event holds it whole).
+
+    The deltas of each block are joined (Anthropic's text, thinking and tool-input deltas,
+    OpenAI's chat content and tool arguments, the Responses API's text deltas); where a
+    match spans several, the first event gets the marker and each event's share of the
+    secret goes; the events changed are written again (compact JSON), the others stay
+    as they came. Parsed only when the deltas' text, joined, could hold a secret: a
+    regular expression picks their raw strings out first (a needle is ASCII with no
+    character JSON escapes, so the raw strings hold it as the text does)."""
+    raw = _FRAGMENT.findall(data)
+    if len(raw) < 2:
+        return data
+    if not any(needle in b"".join(raw) for needle in _FLAT_NEEDLES):
+        if not rules:
+            return data
+        try:
+            joined = "".join(orjson.loads(b'["' + b'","'.join(raw) + b'"]'))
+        except orjson.JSONDecodeError:
+            joined = ""
+        if not any(pattern.search(joined) for pattern in rules):
+            return data
+    lines = data.split(b"\n")
+    fragments: dict[tuple, list[list]] = {}  # block → [line index, event, setter, text]
+    for index, line in enumerate(lines):
+        if not line.startswith(b"data:") or b"{" not in line[:8]:
+            continue
+        try:
+            event = orjson.loads(line[5:])
+        except orjson.JSONDecodeError:
+            continue
+        for key, holder, field in _delta_fields(event):
+            fragments.setdefault(key, []).append([index, event, holder, field, holder[field]])
+    changed = set()
+    for parts in fragments.values():
+        if len(parts) < 2:
+            continue
+        texts = [part[4] for part in parts]
+        redacted = _spanning_redact(texts, rules)
+        for part, text in zip(parts, redacted):
+            if text != part[4]:
+                part[2][part[3]] = text
+                changed.add(part[0])
+    if not changed:
+        return data
+    events = {part[0]: part[1] for parts in fragments.values() for part in parts}
+    for index in changed:
+        lines[index] = b"data: " + orjson.dumps(events[index]) + (b"\r" if lines[index].endswith(b"\r") else b"")
+    return b"\n".join(lines)
+
+
+# The strings of the keys _delta_fields reads, as they are written in the stream.
+_FRAGMENT = re.compile(rb'"(?:text|thinking|partial_json|content|arguments|delta)":\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
+_FLAT_NEEDLES = tuple(needle.encode() for needle in _FLAT_TEXT_NEEDLES)
+
+
+def _delta_fields(event) -> list[tuple[tuple, dict, str]]:
+    """(block, dict, key) of each text fragment an event carries."""
+    if not isinstance(event, dict):
+        return []
+    kind = event.get("type")
+    found = []
+    delta = event.get("delta")
+    if kind == "content_block_delta" and isinstance(delta, dict):  # Anthropic
+        for field in ("text", "thinking", "partial_json"):
+            if isinstance(delta.get(field), str):
+                found.append((("anthropic", event.get("index"), field), delta, field))
+    elif isinstance(kind, str) and kind.endswith(".delta") and isinstance(delta, str):  # Responses API
+        found.append((("responses", kind, event.get("item_id"), event.get("content_index")), event, "delta"))
+    for choice in event.get("choices") or () if isinstance(event.get("choices"), list) else ():  # chat
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
+        if isinstance(delta.get("content"), str):
+            found.append((("chat", choice.get("index")), delta, "content"))
+        for call in delta.get("tool_calls") or () if isinstance(delta.get("tool_calls"), list) else ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                found.append((("chat-tool", choice.get("index"), call.get("index")), function, "arguments"))
+    return found
+
+
+def _spanning_redact(texts: list[str], rules: tuple[re.Pattern, ...]) -> list[str]:
+    """The fragments, with each match of the joined text that spans two or more of them
+    replaced: its marker where it began, its characters gone from each."""
+    joined = "".join(texts)
+    if not rules and not _suspect(joined):
+        return texts
+    patterns = [(rule.text_pattern, rule.text_replacement) for group in BUILTIN for rule in group.rules]
+    patterns += [(pattern, MARKER) for pattern in rules]
+    for pattern, replacement in patterns:
+        ends = list(itertools.accumulate(len(text) for text in texts))
+        for match in reversed(list(pattern.finditer(joined))):
+            start, end = match.span()
+            first = bisect.bisect_right(ends, start)
+            last = bisect.bisect_left(ends, end)
+            if first == last:
+                continue  # inside one event: the pass over the bytes saw it
+            texts = _splice(texts, ends, start, end, match.expand(replacement), first, last)
+            ends = list(itertools.accumulate(len(text) for text in texts))
+        joined = "".join(texts)
+    return texts
+
+
+def _splice(texts, ends, start, end, replacement, first, last) -> list[str]:
+    texts = list(texts)
+    for index in range(first, last + 1):
+        begin = ends[index] - len(texts[index])
+        local_start, local_end = max(start, begin) - begin, min(end, ends[index]) - begin
+        text = texts[index]
+        texts[index] = text[:local_start] + (replacement if index == first else "") + text[local_end:]
+    return texts
+
+
 def _drop_bodies(record: UsageRecord) -> None:
     record.request_body = record.response_body = b""
     record.bodies_dropped = True
@@ -362,11 +515,11 @@ _rules: dict[str, tuple[float, tuple[re.Pattern, ...]]] = {}
 _rules_lock = threading.Lock()
 
 
-def organization_rules_cached(organization_id: str) -> tuple[re.Pattern, ...]:
+def organization_rules_cached(organization_id: str) -> tuple[re.Pattern, ...] | None:
     """The organization's compiled patterns as this process last read them, however old;
-    () when it never did. A dictionary lookup: the proxy calls it on the event loop."""
+    None when it never did. A dictionary lookup: the proxy calls it on the event loop."""
     hit = _rules.get(organization_id)
-    return hit[1] if hit is not None else ()
+    return hit[1] if hit is not None else None
 
 
 def organization_rules(organization_id: str) -> tuple[re.Pattern, ...] | None:

@@ -319,10 +319,17 @@ def test_neither_the_spool_nor_a_dead_letter_holds_a_secret(organization, tmp_pa
     assert files_scan(tmp_path / "spool", ["[REDACTED:anthropic-key] and [REDACTED]"]) != []
 
 
+def journal_of(tmp_path) -> str:
+    (journal,) = (tmp_path / "spool").glob("journal-*.jsonl")
+    return journal.read_text()
+
+
 def test_the_journal_gets_the_header_values_redacted_and_the_record_too(settings, tmp_path, monkeypatch):
     settings.USAGE_SPOOL_DIR = tmp_path / "spool"
     monkeypatch.setattr(pipeline, "deliver", lambda payloads: None)
     record = usage_record(user_agent=f"tool {ANTHROPIC}", attribution={"x-codecosts-tags": f"a,{AWS_KEY_ID}"})
+    # This process has read the organization's patterns (none).
+    monkeypatch.setitem(redaction._rules, record.organization_id, (float("inf"), ()))
     facts = {name: getattr(record, name) for name in (
         "id", "organization_id", "endpoint_id", "endpoint_slug", "provider", "path", "started_at",
         "user_agent", "session_name", "claude_code_session_id", "attribution")}
@@ -335,8 +342,103 @@ def test_the_journal_gets_the_header_values_redacted_and_the_record_too(settings
         assert facts["user_agent"] == "tool [REDACTED:anthropic-key]"
         assert facts["attribution"] == {"x-codecosts-tags": "a,[REDACTED:aws-access-key-id]"}
         assert record.usage.error_message == "bad key [REDACTED:openai-key]"
-        (journal,) = (tmp_path / "spool").glob("journal-*.jsonl")
-        assert journal.read_text().count("tool [REDACTED:anthropic-key]") == 2  # its start and its end
+        assert journal_of(tmp_path).count("tool [REDACTED:anthropic-key]") == 2  # its start and its end
         assert files_scan(tmp_path / "spool", [ANTHROPIC, AWS_KEY_ID, OPENAI_PROJECT]) == []
+    finally:
+        pipeline.shutdown()
+
+
+# --- Streams: a secret spelled out across events ---------------------------------------
+
+
+def sse(events: list[dict], newline: bytes = b"\n") -> bytes:
+    return b"".join(b"event: x" + newline + b"data: " + json.dumps(e).encode() + newline + newline for e in events)
+
+
+def pieces(text: str, size: int = 5) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def data_of(stream: bytes) -> list[dict]:
+    return [json.loads(line[5:]) for line in stream.splitlines() if line.startswith(b"data:")]
+
+
+def test_a_key_an_anthropic_stream_sends_across_text_deltas_is_redacted():
+    text = f"Your key: {ANTHROPIC} and {OPENAI_PROJECT}."
+    stream = sse([{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}
+                  for p in pieces(text)])
+
+    redacted = redaction.stream_redact(redact_bytes(stream))
+
+    joined = "".join(e["delta"]["text"] for e in data_of(redacted))
+    assert joined == "Your key: [REDACTED:anthropic-key] and [REDACTED:openai-key]."
+    assert ANTHROPIC[13:30].encode() not in redacted
+    assert data_of(redacted)[0] == data_of(stream)[0]  # the events before it stay as they came
+
+
+def test_secrets_across_openai_chat_and_responses_deltas_and_tool_arguments_are_redacted():
+    chat = sse([{"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces(f"k={AWS_KEY_ID}!")])
+    arguments = json.dumps({"token": f"Bearer {BEARER}"})
+    tool = sse([{"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": p}}]}}]}
+                for p in pieces(arguments, 3)])
+    responses = sse([{"type": "response.output_text.delta", "item_id": "msg_1", "content_index": 0, "delta": p}
+                     for p in pieces(f"use {OPENAI_LEGACY} now")])
+
+    chat_text = "".join(e["choices"][0]["delta"]["content"] for e in data_of(redaction.stream_redact(chat)))
+    tool_text = "".join(e["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                        for e in data_of(redaction.stream_redact(tool)))
+    responses_text = "".join(e["delta"] for e in data_of(redaction.stream_redact(responses)))
+
+    assert chat_text == "k=[REDACTED:aws-access-key-id]!"
+    assert json.loads(tool_text) == {"token": "Bearer [REDACTED:bearer-token]"}
+    assert responses_text == "use [REDACTED:openai-key] now"
+
+
+def test_an_organization_pattern_across_deltas_is_redacted_and_crlf_streams_keep_their_line_ends():
+    stream = sse([{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}
+                  for p in ("ticket ACME-1", "23", "456 done")], newline=b"\r\n")
+
+    redacted = redaction.stream_redact(stream, rules(r"ACME-\d{6}"))
+
+    assert "".join(e["delta"]["text"] for e in data_of(redacted)) == "ticket [REDACTED] done"
+    assert redacted.count(b"\r\n") == stream.count(b"\r\n")
+
+
+def test_a_stream_without_a_spanning_secret_is_left_byte_for_byte():
+    stream = sse([{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}
+                  for p in pieces("the task-runner and the bearer of news " * 20)])
+
+    assert redaction.stream_redact(stream) is stream
+    assert redaction.stream_redact(stream, rules(r"ACME-\d{6}")) is stream
+
+
+def test_a_streamed_record_is_redacted_across_its_events(organization):
+    text = f"here: {ANTHROPIC}"
+    stream = sse([{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}
+                  for p in pieces(text, 4)])
+    cut = len(stream) // 2
+
+    record = redact_record(secret_record(organization, streamed=True, response_content_type="text/event-stream",
+                                         response_body=[stream[:cut], stream[cut:]]))
+
+    assert "".join(e["delta"]["text"] for e in data_of(body_raw(record.response_body))) == "here: [REDACTED:anthropic-key]"
+
+
+def test_before_the_organizations_patterns_are_read_the_journal_gets_no_header_value(settings, tmp_path, monkeypatch):
+    settings.USAGE_SPOOL_DIR = tmp_path / "spool"
+    monkeypatch.setattr(pipeline, "deliver", lambda payloads: None)
+    record = usage_record(user_agent="tool ACME-123456", attribution={"x-codecosts-user": "ACME-654321"})
+    facts = {name: getattr(record, name) for name in (
+        "id", "organization_id", "endpoint_id", "endpoint_slug", "provider", "path", "started_at",
+        "user_agent", "session_name", "claude_code_session_id", "attribution")}
+    try:
+        pipeline.started(record.id, facts)
+        record.usage.error_message = "refused ACME-111111"
+        pipeline.record(record)
+
+        journal = journal_of(tmp_path)
+        assert record.id in journal and "ACME-" not in journal
+        # The record keeps them: the shipper redacts it with the patterns it reads.
+        assert (facts["user_agent"], record.usage.error_message) == ("tool ACME-123456", "refused ACME-111111")
     finally:
         pipeline.shutdown()
