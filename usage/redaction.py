@@ -298,7 +298,7 @@ _USAGE_TEXT_FIELDS = tuple(f.name for f in fields(TokenUsage) if f.type in (str,
 
 
 def facts_redact(facts: dict, rules: tuple[re.Pattern, ...] = ()) -> None:
-    """Redact the header values a call's facts hold (proxy.exchange: on the event loop,
+    """Redact the header values a call's facts hold (usage.pipeline.started: on the event loop,
     before they are journalled). Without organization patterns this is a dictionary
     lookup per value: the same user agent, session and attribution values come back call
     after call, and a value once found clean is remembered (_CLEAN_VALUES)."""
