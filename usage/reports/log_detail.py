@@ -53,6 +53,7 @@ class Body:
     truncated: bool = False
     size: int = 0
     is_stream: bool = False
+    missing_pieces: int = 0  # of a request the body store could not rebuild
 
 
 def pretty(value) -> str:
@@ -73,6 +74,7 @@ def log_bodies(log: UsageLog) -> tuple[Body, Body]:
         parsed=bodies.request_body if not isinstance(bodies.request_body, str) else None,
         truncated=bodies.request_truncated,
         size=bodies.request_size,
+        missing_pieces=bodies.request_missing_pieces,
     )
     is_stream = log.streamed or bodies.response_message is not None
     if is_stream:
