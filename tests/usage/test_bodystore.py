@@ -10,7 +10,7 @@ import pytest
 from tests.bodies_corpus import session_bodies
 from tests.factories import stored_request, usage_record
 from usage.bodystore.recent import RecentPieces
-from usage.bodystore.split import MIN_PIECE, join, manifest_entries, split
+from usage.bodystore.split import MIN_BODY, MIN_PIECE, join, manifest_entries, split
 from usage.bodystore.store import PiecesMissing, request_bytes
 from usage.models import BodyPiece, UsageLog
 from usage.records import record_from_payload, record_to_payload
@@ -18,7 +18,7 @@ from usage.services.logs import usage_log_record_many
 from usage.tasks import usage_log_record_batch, usage_log_record_isolating
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-LONG = "x" * MIN_PIECE
+LONG = "x" * MIN_BODY  # a piece long enough to be one, in a body long enough to be cut
 
 
 def rebuilt(body: bytes) -> bytes:
@@ -72,7 +72,9 @@ NOT_CUT = [
     b'{"messages":[{"content":"' + LONG.encode() + b'"}]} trailing',
     b'\xef\xbb\xbf{"messages":["' + LONG.encode() + b'"]}',  # a byte-order mark
     b'{"messages":["\xff\xfe' + LONG.encode() + b'"]}',  # not UTF-8
-    b'{"model":"m","max_tokens":1}',  # nothing to cut
+    b'{"model":"m","metadata":"' + LONG.encode() + b'"}',  # nothing to cut
+    # under MIN_BODY: not worth cutting
+    b'{"messages":[{"content":"' + b"x" * MIN_PIECE + b'"}]}',
     b"{}",
 ]
 

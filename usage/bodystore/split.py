@@ -12,7 +12,7 @@ byte, in order. The manifest says which piece goes where:
 where offset is the position in the skeleton at which the piece's bytes go. The pieces
 are the body's own bytes, cut where its values start and end, so joining them again is
 byte-exact: whitespace, key order, escapes and numbers stay as written. A body that is
-not a UTF-8 JSON object, or holds no piece, is not cut.
+not a UTF-8 JSON object, or holds no piece, or is under MIN_BODY bytes, is not cut.
 """
 
 import hashlib
@@ -23,6 +23,9 @@ from dataclasses import dataclass
 SPLIT_KEYS = frozenset({"system", "tools", "messages", "input"})
 # Smaller elements stay in the skeleton: a piece costs a row and 20 bytes of manifest.
 MIN_PIECE = 64
+# Smaller bodies are not cut: cutting one costs the shipper more (about 30 us for 1 KB)
+# than storing it whole (about 15 us), for a saving of a few hundred bytes.
+MIN_BODY = 4096
 DIGEST_SIZE = 16
 _ENTRY = struct.Struct(">16sI")
 _WHITESPACE = " \t\n\r"
@@ -48,6 +51,8 @@ def digest(piece: bytes) -> bytes:
 
 def split(body: bytes) -> Split | None:
     """The body cut into its skeleton and pieces; None when it is not cut."""
+    if len(body) < MIN_BODY:
+        return None
     try:
         text = body.decode("utf-8")
         return _split(text)
