@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("proxy.api_urls")),
     path("api/", include("usage.api_urls")),
     path("api/", include("budgets.api_urls")),
+    path("api/", include("accounts.api_urls")),
     # Before the admin's own: its login goes through the login page's throttle.
     path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
