@@ -89,6 +89,15 @@ def start() -> None:
         atexit.register(shutdown)
 
 
+def background_start() -> None:
+    """At a server's start: without REDIS_URL there is no Celery beat, so this process runs
+    its periodic usage work (retention) in a thread (usage.background)."""
+    if not settings.REDIS_URL:
+        from usage import background
+
+        background.start()
+
+
 def shutdown(timeout: float = 10.0) -> None:
     """Deliver (or spool) everything queued, then stop the shipper; the journal goes
     when every call in it is out (else the next start recovers it)."""

@@ -1,6 +1,6 @@
 """Celery tasks: thin wrappers that take primitives and call a service.
 
-The one task writes a batch of usage records. It is idempotent (records are keyed by
+usage_log_record_batch writes a batch of usage records. It is idempotent (records are keyed by
 their id), so it is acknowledged late: a worker killed mid-task has its message
 delivered again once the broker's visibility timeout (settings) passes. While the
 database is unreachable it retries with backoff; after MAX_RETRIES the batch goes to
@@ -9,6 +9,9 @@ what it holds is split until the refused record is alone, which is written witho
 bodies, and kept as a dead letter if even that is refused. A batch whose requests refer
 to body pieces that an earlier batch carries, still being written by another worker,
 waits for them a few times (usage.bodystore.store), then is written as it is.
+
+usage_retention, every hour from Celery beat, deletes what the organizations' retention
+lets go (usage.services.retention).
 """
 
 import logging
@@ -70,3 +73,21 @@ def usage_log_record_isolating(payloads: list[dict], *, missing_ok: bool = False
             return usage_log_record_isolating([without_bodies(payload)], missing_ok=missing_ok)
         dead_letter_batch(payloads, f"refused by the database: {error!r}")
         return 0
+
+
+# On the default queue, beside alert deliveries: a long run must not hold a thread of the
+# usage queue's workers, which write the logs.
+@shared_task(name="usage.tasks.usage_retention", queue="default", ignore_result=True)
+def usage_retention() -> dict:
+    """Every hour (Celery beat): delete the bodies, logs and body pieces whose retention
+    ended, organization by organization (usage.services.retention)."""
+    from usage.services.retention import retention_run_all
+
+    results = retention_run_all()
+    return {
+        "organizations": len(results),
+        "bodies": sum(result.bodies for result in results),
+        "logs": sum(result.logs for result in results),
+        "pieces": sum(result.pieces for result in results),
+        "failed": sum(1 for result in results if result.error),
+    }
