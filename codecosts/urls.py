@@ -38,6 +38,7 @@ urlpatterns = [
         views_settings.endpoint_delete,
         name="endpoint_delete",
     ),
+    path("settings/retention", views_settings.retention_settings_view, name="retention_settings"),
     path("settings/api-keys", views_settings.api_key_create_view, name="api_key_create"),
     path(
         "settings/api-keys/<uuid:api_key_id>/revoke",

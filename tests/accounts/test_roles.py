@@ -111,6 +111,10 @@ TABLE = [
         "time_zone", "post", "/settings/time-zone", {"time_zone": "Europe/Paris"},
         (302, 403, 302, LOGIN, LOGIN, LOGIN), "organization",
     ),
+    (
+        "retention_settings", "post", "/settings/retention", {"body_retention_days": "7", "usage_retention_days": ""},
+        (302, 403, 302, LOGIN, LOGIN, LOGIN), "organization",
+    ),
     ("members", "get", "/members", None, PAGE, None),
     # The outsider invites into Globex, their own organization.
     ("members", "post", "/members", {"email": ""}, (200, 403, 200, LOGIN, LOGIN, LOGIN), "invitations"),
