@@ -17,7 +17,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import usage_record
-from usage.models import BodyPiece, RetentionMark, Session, UsageDaily, UsageLog, UsageLogBody, UsageLogLabel, UsageRollup
+from usage.models import (
+    BodyPiece,
+    RetentionMark,
+    Session,
+    UsageDaily,
+    UsageLog,
+    UsageLogBody,
+    UsageLogLabel,
+    UsageRollup,
+)
 from usage.services import retention
 from usage.services.daily import usage_daily_rebuild
 from usage.services.logs import usage_log_record_many
