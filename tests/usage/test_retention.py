@@ -357,3 +357,37 @@ def test_recompute_costs_leaves_the_totals_of_a_session_whose_old_logs_went(endp
     assert UsageLog.objects.get().cost_cents > 0
     session.refresh_from_db()
     assert session.cost_cents == total
+
+
+def test_with_the_real_body_store_shared_pieces_survive_and_kept_requests_rebuild_exactly(endpoint):
+    from tests.bodies_corpus import session_bodies
+    from tests.factories import stored_request
+    from usage.bodystore.recent import RecentPieces
+    from usage.bodystore.split import split
+    from usage.records import record_from_payload, record_to_payload
+
+    org = endpoint.organization
+    first, second = session_bodies(seed=21, turns=2)
+    other = session_bodies(seed=22, turns=1)[0]  # another conversation, used only long ago
+    recent = RecentPieces()
+
+    def write(body, started_at):
+        record = usage_record(endpoint=endpoint, request_body=body, request_size=len(body), started_at=started_at.timestamp())
+        usage_log_record_many(records=[record_from_payload(record_to_payload(record, recent))])
+        return UsageLog.objects.get(id=record.id)
+
+    old = write(first, NOW - 40 * DAY)
+    write(other, NOW - 40 * DAY)
+    kept = write(second, NOW - DAY)  # the same system prompt, tools and first messages, and more
+    digests = lambda body: {digest for _, digest, _ in split(body).pieces}  # noqa: E731
+    shared, only_old = digests(first) & digests(second), digests(other) - digests(second)
+    assert shared and only_old
+
+    result = retention_run(organization=org, now=NOW)
+
+    assert result.bodies == 2 and result.pieces == len(only_old | (digests(first) - digests(second)))
+    left = {bytes(d) for d in BodyPiece.objects.filter(organization=org).values_list("digest", flat=True)}
+    assert left == digests(second)
+    assert not UsageLogBody.objects.filter(log=old).exists()
+    kept.refresh_from_db()
+    assert stored_request(kept) == second  # every piece it needs is still there
