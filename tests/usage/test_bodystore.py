@@ -301,3 +301,43 @@ def test_an_unknown_organization_id_reads_no_piece(org, endpoint):
     write([shipped(endpoint, body, None)])
     log = UsageLog.objects.get()
     assert request_bytes(uuid.uuid4(), log.body)[0] == b""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_piece_the_writer_found_is_not_collected_before_its_batch_commits(org):
+    """The race retention had with the writer on PostgreSQL: the writer reads a piece as
+    present (unused for longer than the retention), retention deletes it, the writer's
+    manifest then names a deleted piece. The writer's lock makes the DELETE wait for its
+    commit, and then keep the piece it marked used."""
+    import threading
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from usage.bodystore import store
+    from usage.services import retention
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's writers take turns with retention: no race to lose")
+    old = (timezone.now() - timedelta(days=90)).date()
+    piece = BodyPiece.objects.create(organization=org, digest=b"d" * 16, data=b"x", size=1, last_used=old)
+    deleted = []
+
+    def collect():
+        try:
+            deleted.append(retention._pieces_collect(
+                org, bodies_before=timezone.now() - timedelta(days=30), batch_size=100, dry_run=False
+            ))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        assert store._last_used(str(org.id), [piece.digest]) == {piece.digest: old}
+        collector = threading.Thread(target=collect)
+        collector.start()
+        collector.join(1.0)
+        assert collector.is_alive()  # waiting for the writer's batch
+        BodyPiece.objects.filter(pk=piece.pk).update(last_used=timezone.now().date())
+    collector.join(10)
+
+    assert deleted == [0] and BodyPiece.objects.filter(pk=piece.pk).exists()

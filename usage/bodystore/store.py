@@ -14,6 +14,8 @@ import zlib
 from collections import defaultdict
 from datetime import UTC, date, datetime
 
+from django.db import connection
+
 from usage.bodystore.split import join, manifest_entries
 from usage.models import BodyPiece, UsageLogBody
 from usage.records import Compressed, UsageRecord
@@ -76,11 +78,26 @@ def pieces_write(records: list[UsageRecord], *, missing_ok: bool = False) -> set
 
 
 def _last_used(organization_id: str, digests: list[bytes]) -> dict[bytes, date]:
+    """The pieces present, with their last_used. On PostgreSQL they stay locked against
+    deletion until the batch commits (FOR KEY SHARE: retention's DELETE waits, then reads
+    the last_used this batch raised and keeps them; other writers' UPDATEs do not wait),
+    so a piece found here is not collected under a manifest being written. SQLite's
+    writers take turns with retention."""
     found = {}
     for start in range(0, len(digests), _CHUNK):
-        rows = BodyPiece.objects.filter(
-            organization_id=organization_id, digest__in=digests[start : start + _CHUNK]
-        ).values_list("digest", "last_used")
+        chunk = digests[start : start + _CHUNK]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT digest, last_used FROM {BodyPiece._meta.db_table} "
+                    "WHERE organization_id = %s AND digest = ANY(%s) ORDER BY digest FOR KEY SHARE",
+                    [organization_id, chunk],
+                )
+                rows = cursor.fetchall()
+        else:
+            rows = BodyPiece.objects.filter(organization_id=organization_id, digest__in=chunk).values_list(
+                "digest", "last_used"
+            )
         found.update((bytes(digest), last_used) for digest, last_used in rows)
     return found
 

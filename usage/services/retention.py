@@ -219,12 +219,10 @@ def _pieces_collect(organization, bodies_before: datetime, batch_size: int, dry_
     The day's margin covers the clocks of the machines that stamp started_at and a call in
     flight while the day turns. The DELETE checks last_used again: a piece that a new call
     used since it was selected (the writer raised its last_used meanwhile) stays; on
-    PostgreSQL the DELETE waits for the writer's row lock and reads the row again. Left
-    open on PostgreSQL (SQLite's writers take turns): a writer that read the piece as
-    present just before this DELETE and raises its last_used just after finds no row, so
-    its manifest names a deleted piece (shown as incomplete). Only a piece unused for the
-    whole retention and reused at that very moment; usage.bodystore.store locking the
-    pieces it reads (FOR SHARE) would close it.
+    PostgreSQL the DELETE waits for the writer's row lock and reads the row again: the
+    writer locks every piece it finds present (FOR KEY SHARE, usage.bodystore.store)
+    until its batch commits, so a piece it counted on is never deleted under it. (SQLite's
+    writers take turns with this.)
     """
     unused_before: date = (bodies_before - PIECE_MARGIN).astimezone(UTC).date()
     pieces = BodyPiece.objects.filter(organization=organization, last_used__lt=unused_before)
