@@ -29,6 +29,8 @@ class Action(enum.StrEnum):
     API_KEY_MANAGE = "api_key.manage"  # create and revoke keys
     MEMBERS_MANAGE = "members.manage"  # invite people, revoke invitations
     BUDGET_MANAGE = "budget.manage"  # create, change and delete budgets and alert destinations
+    # The organization's own settings: name, time zone, retention and redaction patterns.
+    ORGANIZATION_MANAGE = "organization.manage"
 
 
 RULES: dict[Action, frozenset[str]] = {
@@ -40,6 +42,7 @@ RULES: dict[Action, frozenset[str]] = {
     Action.API_KEY_MANAGE: frozenset({OWNER}),
     Action.MEMBERS_MANAGE: frozenset({OWNER}),
     Action.BUDGET_MANAGE: frozenset({OWNER}),
+    Action.ORGANIZATION_MANAGE: frozenset({OWNER}),
 }
 
 _REFUSALS = {
@@ -51,6 +54,7 @@ _REFUSALS = {
     Action.API_KEY_MANAGE: "Only an owner of the organization can create or revoke API keys.",
     Action.MEMBERS_MANAGE: "Only an owner of the organization can invite or remove people.",
     Action.BUDGET_MANAGE: "Only an owner of the organization can change budgets.",
+    Action.ORGANIZATION_MANAGE: "Only an owner of the organization can change its settings.",
 }
 PROXY_KEY_REFUSAL = (
     "This is a proxy key: it is only accepted as x-codecosts-key on proxied calls, "

@@ -26,8 +26,8 @@ API_KEY_LAST_USED_RESOLUTION = timedelta(hours=1)
 ORGANIZATION_NAME_MAX_LENGTH = 200
 
 
-def organization_create(*, name: str, owner=None) -> Organization:
-    """Create an organization; with `owner`, make that user its owner."""
+def organization_name_clean(name: str) -> str:
+    """An organization's name, stripped; ValidationError when blank or too long."""
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "name must not be blank"}, code="blank")
@@ -36,15 +36,11 @@ def organization_create(*, name: str, owner=None) -> Organization:
             {"name": f"name must be at most {ORGANIZATION_NAME_MAX_LENGTH} characters"},
             code="max_length",
         )
-    with transaction.atomic():
-        organization = Organization.objects.create(name=name)
-        if owner is not None:
-            membership_create(organization=organization, user=owner, role=Membership.Role.OWNER)
-    return organization
+    return name
 
 
-def organization_time_zone_set(*, organization: Organization, time_zone: str) -> Organization:
-    """Set the IANA time zone whose calendar days, weeks and months budgets follow."""
+def time_zone_clean(time_zone: str) -> str:
+    """An IANA time zone name, stripped; ValidationError when there is no such zone."""
     time_zone = (time_zone or "").strip()
     if time_zone not in time_zone_names():
         raise ValidationError(
@@ -54,7 +50,22 @@ def organization_time_zone_set(*, organization: Organization, time_zone: str) ->
             },
             code="invalid",
         )
-    organization.time_zone = time_zone
+    return time_zone
+
+
+def organization_create(*, name: str, owner=None) -> Organization:
+    """Create an organization; with `owner`, make that user its owner."""
+    name = organization_name_clean(name)
+    with transaction.atomic():
+        organization = Organization.objects.create(name=name)
+        if owner is not None:
+            membership_create(organization=organization, user=owner, role=Membership.Role.OWNER)
+    return organization
+
+
+def organization_time_zone_set(*, organization: Organization, time_zone: str) -> Organization:
+    """Set the IANA time zone whose calendar days, weeks and months budgets follow."""
+    organization.time_zone = time_zone_clean(time_zone)
     organization.save(update_fields=["time_zone"])
     return organization
 

@@ -150,10 +150,15 @@ class Client:
         self.direct_url = self.direct_base + "/v1/messages"
         self.stream_ids = 0
         self.proxied_url = args.proxied.rstrip("/") + "/v1/messages"
+        # The raw-ASGI floor (raw_asgi_floor.py), when given: a third side, between the two.
+        self.floor_url = args.floor.rstrip("/") + "/v1/messages" if args.floor else None
+        self.sides = ("direct", "floor", "proxied") if args.floor else ("direct", "proxied")
         self.bodies = {False: request_body(False), True: request_body(True)}
         self.proxied_sent = 0
-        self.errors = {"direct": {}, "proxied": {}}
+        self.errors = {side: {} for side in self.sides}
         pids = {"client": os.getpid(), "upstream": args.upstream_pid, "proxy": args.proxy_pid}
+        if args.floor_pid:
+            pids["floor"] = args.floor_pid
         if args.worker_pid:
             pids["worker"] = args.worker_pid
         self.meter = Meter(pids)
@@ -169,7 +174,7 @@ class Client:
                 auto_decompress=False,
             )
 
-        self.sessions = {"direct": session(), "proxied": session()}
+        self.sessions = {side: session() for side in self.sides}
         return self
 
     async def __aexit__(self, *exc):
@@ -183,7 +188,7 @@ class Client:
         if side == "proxied":
             self.proxied_sent += 1
             return self.proxied_url
-        return self.direct_url
+        return self.floor_url if side == "floor" else self.direct_url
 
     async def nonstream(self, side: str) -> float | None:
         """Latency of one non-streaming call (request sent -> whole body read)."""
@@ -266,14 +271,14 @@ class Client:
         return results
 
     async def pair(self, run_side):
-        """Run `run_side("direct")` then `run_side("proxied")`, measuring CPU around each.
+        """Run `run_side(side)` for each side in turn (direct, floor, proxied), measuring CPU around each.
 
         Returns (results per side, CPU per side, others' cores, (first, last snapshot)).
         """
         first = self.meter.snapshot()
         results, cpu = {}, {}
         before = first
-        for side in ("direct", "proxied"):
+        for side in self.sides:
             results[side] = await run_side(side)
             after = self.meter.snapshot()
             cpu[side] = {n: after[2][n] - before[2][n] for n in self.meter.pids}
@@ -315,8 +320,8 @@ class Client:
             return await self.sequential(side, round_size, fn, *fn_args, deadline=deadline)
 
         pairs = await self.quiet_pairs(max(1, math.ceil(total / round_size)), run_side, time_limit, label)
-        out = {"direct": [], "proxied": []}
-        cpu = {"direct": {}, "proxied": {}}
+        out = {side: [] for side in self.sides}
+        cpu = {side: {} for side in self.sides}
         for results, pair_cpu, _ in pairs:
             for side in out:
                 out[side] += results[side]
@@ -348,7 +353,7 @@ class Client:
             return await self.closed_loop(side, concurrency, per_round, fn, max_requests=int(per_round * 20000))
 
         pairs = await self.quiet_pairs(rounds, run_side, self.args.phase_limit, label)
-        result = {side: {"completed": 0, "wall": 0.0, "cpu": {}} for side in ("direct", "proxied")}
+        result = {side: {"completed": 0, "wall": 0.0, "cpu": {}} for side in self.sides}
         for results, pair_cpu, _ in pairs:
             for side, r in result.items():
                 completed, wall = results[side]
@@ -367,7 +372,7 @@ class Client:
 
         log("warm-up")
         deadline = time.monotonic() + 60
-        for side in ("direct", "proxied"):
+        for side in self.sides:
             await self.sequential(side, a.warmup, self.nonstream, deadline=deadline)
             await self.sequential(side, a.warmup // 4, self.stream, deadline=deadline)
             await self.closed_loop(side, a.concurrency, 1.0, self.nonstream, 20000)
@@ -464,6 +469,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--direct", required=True)
     p.add_argument("--proxied", required=True)
+    p.add_argument("--floor", default="", help="the raw-ASGI floor's base URL (a third side)")
+    p.add_argument("--floor-pid", type=int, default=0)
     p.add_argument("--proxy-pid", type=int, required=True)
     p.add_argument("--upstream-pid", type=int, required=True)
     p.add_argument("--worker-pid", type=int, default=0)
@@ -482,7 +489,7 @@ def main():
                    help="re-run a round pair when other processes used more cores than this")
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    for url in (args.direct, args.proxied):
+    for url in filter(None, (args.direct, args.proxied, args.floor)):
         if not url.startswith(("http://127.0.0.1:", "http://[::1]:", "http://localhost:")):
             sys.exit("the load client only talks to loopback addresses")
     try:

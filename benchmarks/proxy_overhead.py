@@ -10,8 +10,12 @@ It sets up everything itself: a throw-away SQLite database under a temp dir (or 
     process, pinned to CPU 0, as in production)
   * the aiohttp load client                benchmarks/load_client.py     (pinned to CPU 0)
 
-The client runs DIRECT (client -> upstream) and PROXIED (client -> proxy -> upstream)
-calls in the same run, in alternating rounds, after a warm-up, and this script prints the
+  * the raw-ASGI floor                    benchmarks/raw_asgi_floor.py  (pinned to CPU 1)
+    a bare ASGI app forwarding with one aiohttp session under the same uvicorn flags:
+    what any Python proxy here costs at least (--no-floor leaves it out)
+
+The client runs DIRECT (client -> upstream), FLOOR (client -> floor -> upstream) and
+PROXIED (client -> proxy -> upstream) calls in the same run, in alternating rounds, after a warm-up, and this script prints the
 table and PASS/MISS against the targets, after checking that every proxied call got its
 usage log. Everything it started is stopped on exit, Ctrl-C or error.
 
@@ -309,57 +313,71 @@ def verdict(ok: bool) -> str:
 def report(r: dict, extra: dict) -> tuple[str, list[tuple[bool, str]]]:
     lat, st = r["latency"], r["streams"]
     rn, rs = r["rps_nonstream"], r["rps_stream"]
+    floor = "floor" in lat
+    sides = ("direct", "floor", "proxied") if floor else ("direct", "proxied")
+    server = {"floor": "floor", "proxied": "proxy"}
     d, p = lat["direct"], lat["proxied"]
-    add50, add99 = p["p50"] - d["p50"], p["p99"] - d["p99"]
+    add50 = p["p50"] - d["p50"]
     sd, sp = st["direct"], st["proxied"]
     tadd50, tadd99 = sp["ttfb_p50"] - sd["ttfb_p50"], sp["ttfb_p99"] - sd["ttfb_p99"]
 
-    def cpu_us(cpu: dict, n: int) -> float:
-        return cpu.get("proxy", 0.0) / n * 1e6 if n else float("nan")
+    def cpu_us(cpu: dict, side: str, n: int) -> float:
+        return cpu.get(server[side], 0.0) / n * 1e6 if n else float("nan")
 
-    cpu_c1 = cpu_us(r["latency_cpu"]["proxied"], p["n"])
-    cpu_ns = cpu_us(rn["proxied"]["cpu"], rn["proxied"]["completed"])
-    cpu_st = cpu_us(rs["proxied"]["cpu"], rs["proxied"]["completed"])
+    def row(label, value, added=None, fmt=ms):
+        """A row: each side's value, then (for latencies) what the floor and the proxy add."""
+        cells = [fmt(value(side)) if value(side) is not None else "" for side in sides]
+        if added:
+            cells += [fmt(value(side) - value("direct")) for side in sides[1:]]
+        else:
+            cells += [""] * (len(sides) - 1)
+        return (label, *cells)
+
+    def servers(value):
+        return lambda side: None if side == "direct" else value(side)
+
+    events = 8
     rows = [
-        ("", "direct", "proxied", "added"),
-        (f"latency p50, c=1, non-streaming, n={p['n']} (ms)", ms(d["p50"]), ms(p["p50"]), ms(add50)),
-        ("latency p90 (ms)", ms(d["p90"]), ms(p["p90"]), ms(p["p90"] - d["p90"])),
-        ("latency p99 (ms)", ms(d["p99"]), ms(p["p99"]), ms(add99)),
-        (f"stream TTFB p50, c=1, {r['params']['delay_ms']} ms/event, n={sp['n']} (ms)",
-         ms(sd["ttfb_p50"]), ms(sp["ttfb_p50"]), ms(tadd50)),
-        ("stream TTFB p99 (ms)", ms(sd["ttfb_p99"]), ms(sp["ttfb_p99"]), ms(tadd99)),
-        ("stream event delivery p50, upstream write -> client read (ms)",
-         ms(sd["lag_p50"]), ms(sp["lag_p50"]), ms(sp["lag_p50"] - sd["lag_p50"])),
-        ("stream event delivery p99 (ms)", ms(sd["lag_p99"]), ms(sp["lag_p99"]), ms(sp["lag_p99"] - sd["lag_p99"])),
-        ("streams incremental (client read event k before event k+1 was written)",
-         f"{sd['incremental']}/{sd['n']}", f"{sp['incremental']}/{sp['n']}", ""),
-        ("  smallest margin: event k read before k+1 written (ms)", ms(sd["min_margin"]), ms(sp["min_margin"]), ""),
-        (f"throughput, c={r['params']['concurrency']}, non-streaming (req/s)",
-         f"{rn['direct']['rps']:.0f}", f"{rn['proxied']['rps']:.0f}", ""),
-        (f"throughput, c={r['params']['concurrency']}, streaming (req/s)",
-         f"{rs['direct']['rps']:.0f}", f"{rs['proxied']['rps']:.0f}", ""),
-        ("proxy CPU per request, c=1 non-streaming (us)", "", f"{cpu_c1:.0f}", ""),
-        ("proxy CPU per request, c=32 non-streaming (us)", "", f"{cpu_ns:.0f}", ""),
-        ("proxy CPU per request, c=32 streaming (us)", "", f"{cpu_st:.0f}", ""),
+        ("", *sides, *(f"{side} added" for side in sides[1:])),
+        row(f"latency p50, c=1, non-streaming, n={p['n']} (ms)", lambda s: lat[s]["p50"], True),
+        row("latency p90 (ms)", lambda s: lat[s]["p90"], True),
+        row("latency p99 (ms)", lambda s: lat[s]["p99"], True),
+        row(f"stream TTFB p50, c=1, {r['params']['delay_ms']} ms/event, n={sp['n']} (ms)", lambda s: st[s]["ttfb_p50"], True),
+        row("stream TTFB p99 (ms)", lambda s: st[s]["ttfb_p99"], True),
+        row("stream event delivery p50, upstream write -> client read (ms)", lambda s: st[s]["lag_p50"], True),
+        row("stream event delivery p99 (ms)", lambda s: st[s]["lag_p99"], True),
+        row("streams incremental (client read event k before event k+1 was written)",
+            lambda s: f"{st[s]['incremental']}/{st[s]['n']}", fmt=str),
+        row("  smallest margin: event k read before k+1 written (ms)", lambda s: st[s]["min_margin"]),
+        row(f"throughput, c={r['params']['concurrency']}, non-streaming (req/s)", lambda s: rn[s]["rps"], fmt=lambda x: f"{x:.0f}"),
+        row(f"throughput, c={r['params']['concurrency']}, streaming (req/s)", lambda s: rs[s]["rps"], fmt=lambda x: f"{x:.0f}"),
+        row("server CPU per request, c=1 non-streaming (us)",
+            servers(lambda s: cpu_us(r["latency_cpu"][s], s, lat[s]["n"])), fmt=lambda x: f"{x:.0f}"),
+        row("server CPU per request, c=32 non-streaming (us)",
+            servers(lambda s: cpu_us(rn[s]["cpu"], s, rn[s]["completed"])), fmt=lambda x: f"{x:.0f}"),
+        row("server CPU per request, c=32 streaming (us)",
+            servers(lambda s: cpu_us(rs[s]["cpu"], s, rs[s]["completed"])), fmt=lambda x: f"{x:.0f}"),
+        row(f"server CPU per streamed event, c=1, {r['params']['delay_ms']} ms/event (us)",
+            servers(lambda s: cpu_us(r["streams_cpu"][s], s, st[s]["n"] * events)), fmt=lambda x: f"{x:.0f}"),
         ("proxy CPU per request, all-in"
          + ("" if extra.get("worker_us") is not None or extra.get("variant") == "no-usage" else " incl. usage writes")
          + " (us)",
-         "", f"{extra['allin_us']:.0f}", ""),
+         *[""] * (len(sides) - 1), f"{extra['allin_us']:.0f}", *[""] * (len(sides) - 1)),
     ]
+    blank = [""] * (len(sides) - 1)
     if extra.get("worker_us") is not None:
-        rows.append(("worker CPU per request (usage writes) (us)", "", f"{extra['worker_us']:.0f}", ""))
+        rows.append(("worker CPU per request (usage writes) (us)", *blank, f"{extra['worker_us']:.0f}", *blank))
     rows += [
-        ("proxy peak RSS, VmHWM (MiB)", "", f"{extra['rss_mib']:.1f}", ""),
-        ("usage logs written / expected", "", f"{extra['written']}/{extra['expected']}", ""),
-        ("  all written this long after the load ended (s)", "", f"{extra['drain_wait_s']:.1f}", ""),
+        ("proxy peak RSS, VmHWM (MiB)", *blank, f"{extra['rss_mib']:.1f}", *blank),
+        ("usage logs written / expected", *blank, f"{extra['written']}/{extra['expected']}", *blank),
+        ("  all written this long after the load ended (s)", *blank, f"{extra['drain_wait_s']:.1f}", *blank),
         ("fake upstream CPU per request, c=32 non-streaming (us)",
-         f"{rn['direct']['cpu'].get('upstream', 0) / max(1, rn['direct']['completed']) * 1e6:.0f}", "", ""),
-        ("load client CPU per request, c=32 non-streaming (us)",
-         f"{rn['direct']['cpu'].get('client', 0) / max(1, rn['direct']['completed']) * 1e6:.0f}",
-         f"{rn['proxied']['cpu'].get('client', 0) / max(1, rn['proxied']['completed']) * 1e6:.0f}", ""),
+         f"{rn['direct']['cpu'].get('upstream', 0) / max(1, rn['direct']['completed']) * 1e6:.0f}", *blank, *blank),
+        row("load client CPU per request, c=32 non-streaming (us)",
+            lambda s: rn[s]["cpu"].get("client", 0) / max(1, rn[s]["completed"]) * 1e6, fmt=lambda x: f"{x:.0f}"),
     ]
     width = max(len(x[0]) for x in rows)
-    lines = [f"{a:<{width}}  {b:>9}  {c:>9}  {e:>8}" for a, b, c, e in rows]
+    lines = [f"{x[0]:<{width}}" + "".join(f"  {cell:>13}" for cell in x[1:]) for x in rows]
     table = "\n".join(lines)
 
     rps_min, rps_aim = TARGETS["rps"]
@@ -380,7 +398,33 @@ def report(r: dict, extra: dict) -> tuple[str, list[tuple[bool, str]]]:
     ]
     if extra.get("variant") == "no-usage":
         checks[-1] = (True, "usage logs: not checked (variant no-usage drops every record)")
+    if floor:
+        checks += floor_checks(r)
     return table, checks
+
+
+def floor_checks(r: dict) -> list[tuple[bool, str]]:
+    """The targets set against the raw-ASGI floor measured in the same run."""
+    lat, st, rn = r["latency"], r["streams"], r["rps_nonstream"]
+
+    def added(table, side, key):
+        return (table[side][key] - table["direct"][key]) * 1000
+
+    def per_event(side):
+        server = "floor" if side == "floor" else "proxy"
+        return r["streams_cpu"][side].get(server, 0.0) / max(1, st[side]["n"] * 8) * 1e6
+
+    checks = []
+    for label, table, key, margin in (
+        ("added p50, c=1", lat, "p50", 0.3), ("added p99, c=1", lat, "p99", 1.0), ("added TTFB p50", st, "ttfb_p50", 0.3),
+    ):
+        floor, ours = added(table, "floor", key), added(table, "proxied", key)
+        checks.append((ours <= floor + margin, f"{label} {ours:.2f} ms <= floor {floor:.2f} ms + {margin} ms"))
+    share = rn["proxied"]["rps"] / max(1e-9, rn["floor"]["rps"])
+    checks.append((share >= 0.3, f"req/s at c={r['params']['concurrency']} {rn['proxied']['rps']:.0f} = {share:.0%} of the floor's {rn['floor']['rps']:.0f} (>= 30%)"))
+    ratio = per_event("proxied") / max(1e-9, per_event("floor"))
+    checks.append((ratio <= 1.5, f"CPU per streamed event {per_event('proxied'):.0f} us = {ratio:.2f}x the floor's {per_event('floor'):.0f} us (<= 1.5x)"))
+    return checks
 
 
 # Main --------------------------------------------------------------------------------
@@ -419,6 +463,8 @@ def main() -> int:
     ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                     help="first wait up to this long for other processes to use < 0.15 cores")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="do not run the raw-ASGI floor (raw_asgi_floor.py) as a third side")
     ap.add_argument("--profile", action="store_true", help="then profile the proxy with py-spy")
     ap.add_argument("--profile-seconds", type=float, default=15.0)
     ap.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
@@ -502,7 +548,19 @@ def main() -> int:
              "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "on"],
             env, cpu_proxy,
         )
+        floor = None
+        if not args.no_floor:
+            floor_port = free_port()
+            floor = procs.start(
+                "floor",
+                [py, "-m", "uvicorn", "raw_asgi_floor:app", "--app-dir", str(BENCH), "--host", "127.0.0.1",
+                 "--port", str(floor_port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                 "--lifespan", "on"],
+                {**env, "FLOOR_UPSTREAM": upstream_url}, cpu_proxy,
+            )
         wait_http(f"{upstream_url}/health", upstream, "fake upstream", procs, "upstream")
+        if floor is not None:
+            wait_tcp(floor_port, floor, "raw-ASGI floor", procs, "floor")
         proxied_base = f"http://127.0.0.1:{proxy_port}/proxy/{slug}"
         wait_http(f"{proxied_base}/", proxy, "proxy", procs, "proxy")
 
@@ -514,6 +572,8 @@ def main() -> int:
             "--concurrency", str(args.concurrency), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
             "--max-noise", str(args.max_noise), "--phase-limit", str(args.phase_limit), "--rounds", str(args.rounds),
         ]
+        if floor is not None:
+            client_args += ["--floor", f"http://127.0.0.1:{floor_port}/proxy/floor", "--floor-pid", str(floor.pid)]
         out = tmp / "results.json"
         proxy_cpu0 = cpu_seconds(proxy.pid)
         worker_cpu0 = cpu_seconds(worker.pid) if worker else 0.0

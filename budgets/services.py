@@ -113,14 +113,16 @@ def _endpoint_of(organization: Organization, id_or_slug: str) -> ProxyEndpoint |
 def budgets_time_zone_set(*, organization: Organization, time_zone: str) -> Organization:
     """Set the organization's time zone; its budgets' periods, spend and blocks follow."""
     organization = organization_time_zone_set(organization=organization, time_zone=time_zone)
-
-    def republish():
-        _budgets_read.pop(str(organization.pk), None)
-        for budget in Budget.objects.filter(organization=organization).select_related("organization"):
-            budget_refresh(budget)
-
-    transaction.on_commit(republish)
+    transaction.on_commit(lambda: budgets_zone_follow(organization))
     return organization
+
+
+def budgets_zone_follow(organization: Organization) -> None:
+    """After the organization's time zone changed (here, or through /api/organization:
+    budgets.receivers): recount its budgets in their new periods and publish them."""
+    _budgets_read.pop(str(organization.pk), None)
+    for budget in Budget.objects.filter(organization=organization).select_related("organization"):
+        budget_refresh(budget)
 
 
 def budget_refresh(budget: Budget, *, now: datetime | None = None) -> state.BudgetState | None:

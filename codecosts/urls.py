@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("proxy.api_urls")),
     path("api/", include("usage.api_urls")),
     path("api/", include("budgets.api_urls")),
+    path("api/", include("accounts.api_urls")),
     # Before the admin's own: its login goes through the login page's throttle.
     path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
@@ -42,6 +43,7 @@ urlpatterns = [
         views_settings.endpoint_delete,
         name="endpoint_delete",
     ),
+    path("settings/retention", views_settings.retention_settings_view, name="retention_settings"),
     path("settings/api-keys", views_settings.api_key_create_view, name="api_key_create"),
     path(
         "settings/api-keys/<uuid:api_key_id>/revoke",

@@ -40,6 +40,11 @@ def request_info(body: bytes) -> RequestInfo:
         obj = orjson.loads(body)
     except (orjson.JSONDecodeError, TypeError):
         return _EMPTY_REQUEST
+    return request_info_from(obj)
+
+
+def request_info_from(obj) -> RequestInfo:
+    """What a request body says, from the body parsed."""
     if type(obj) is not dict:
         return _EMPTY_REQUEST
     user_id = as_str(as_dict(obj.get("metadata")).get("user_id")) or ""

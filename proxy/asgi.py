@@ -222,6 +222,7 @@ async def _lifespan(receive, send):
         if message["type"] == "lifespan.startup":
             pipeline.start()
             budget_gate.start()
+            pipeline.background_start()  # retention, when no Celery beat runs it
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await budget_gate.stop()

@@ -1,10 +1,13 @@
-"""The Settings page: proxy endpoints with their setup snippets, and API keys (its budgets
-section is budgets' own: the `budget_settings` template tag and budgets.views).
+"""The Settings page: proxy endpoints with their setup snippets, API keys, and the
+organization's data retention and redaction (its budgets section is budgets' own: the
+`budget_settings` template tag and budgets.views).
 
 Who may do what is accounts.permissions' rules, the REST API's too: owners and members
 see everything here and may create endpoints; changing (locking, unlocking) or deleting
-an endpoint and creating or revoking keys are for owners.
+an endpoint, creating or revoking keys and changing retention or redaction are for owners.
 """
+
+import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.models import ApiKey
+from accounts.organization_settings import organization_settings_update
 from accounts.permissions import Action, require
 from accounts.scoping import get_object_for_user
 from accounts.selectors import api_key_list
@@ -40,6 +44,14 @@ def settings_render(request, organization, *, status: int = 200, **context):
     context.setdefault("endpoint_form", {"name": "", "slug": "", "store_bodies": ProxyEndpoint.StoreBodies.FULL})
     context["store_bodies_choices"] = ProxyEndpoint.StoreBodies.choices
     context.setdefault("endpoint_errors", {})
+    context.setdefault(
+        "retention_form",
+        {
+            "body_retention_days": str(organization.body_retention_days),
+            "usage_retention_days": str(organization.usage_retention_days or ""),
+            "redaction_patterns": "\n".join(organization.redaction_patterns),
+        },
+    )
     return render_page(
         request,
         "proxy/settings.html",
@@ -167,3 +179,43 @@ def api_key_revoke_view(request, organization, api_key_id):
     api_key_revoke(api_key=api_key)
     messages.success(request, f"API key {api_key.display_prefix}… revoked.")
     return redirect("settings")
+
+
+_DAYS = re.compile(r"[0-9]{1,9}")
+RETENTION_FIELDS = ("body_retention_days", "usage_retention_days", "redaction_patterns")
+
+
+def _days(text: str):
+    """A whole number typed in a form, else the text (the service says what is wrong)."""
+    text = text.strip()
+    return int(text) if _DAYS.fullmatch(text) else text
+
+
+@never_cache
+@require_POST
+@login_required
+@organization_required
+def retention_settings_view(request, organization):
+    """How long bodies and usage logs are kept, and the organization's redaction patterns
+    (one a line; blank lines and the spaces around a pattern do not count)."""
+    require(request, Action.ORGANIZATION_MANAGE, organization)
+    form = {field: request.POST.get(field, "") for field in RETENTION_FIELDS}
+    usage_days = _days(form["usage_retention_days"])
+    try:
+        updated = organization_settings_update(
+            organization=organization,
+            body_retention_days=_days(form["body_retention_days"]),
+            usage_retention_days=None if usage_days == "" else usage_days,
+            redaction_patterns=[line.strip() for line in form["redaction_patterns"].splitlines() if line.strip()],
+        )
+    except ValidationError as error:
+        errors = [text for field in RETENTION_FIELDS for text in error.message_dict.get(field, [])]
+        return settings_render(request, organization, status=400, retention_form=form, retention_errors=errors)
+    usage = f"{updated.usage_retention_days} days" if updated.usage_retention_days else "for ever"
+    count = len(updated.redaction_patterns)
+    messages.success(
+        request,
+        f"Bodies are kept {updated.body_retention_days} days, usage logs {usage}; "
+        f"{count} redaction pattern{'' if count == 1 else 's'} of your own.",
+    )
+    return redirect("/settings#retention")

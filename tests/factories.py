@@ -103,3 +103,12 @@ def usage_record(**overrides) -> UsageRecord:
         )
     values.update(overrides)
     return UsageRecord(**values)
+
+
+def stored_request(log) -> bytes:
+    """A log's request body as the body store rebuilds it (whole, or from its pieces)."""
+    from usage.bodystore.store import request_bytes
+
+    raw, missing = request_bytes(log.organization_id, log.body)
+    assert missing == 0, f"{missing} piece(s) of the request are missing"
+    return raw

@@ -10,19 +10,15 @@ import zlib
 from django.contrib import admin
 from django.utils.html import format_html
 
+from usage.bodystore.store import request_bytes
 from usage.models import Session, UsageDaily, UsageLog
 
 # Enough to read a conversation; a full 4 MB body would make the admin page unusable.
 BODY_DISPLAY_MAX_CHARS = 200_000
 
 
-def _body_text(data) -> str:
-    if not data:
-        return ""
-    try:
-        text = zlib.decompress(bytes(data)).decode("utf-8", errors="replace")
-    except zlib.error:
-        text = zlib.decompressobj().decompress(bytes(data)).decode("utf-8", errors="replace")
+def _body_text(raw: bytes) -> str:
+    text = raw.decode("utf-8", errors="replace")
     if len(text) > BODY_DISPLAY_MAX_CHARS:
         text = (
             text[:BODY_DISPLAY_MAX_CHARS]
@@ -79,7 +75,7 @@ class UsageLogAdmin(ReadOnlyAdmin):
         note = " (truncated)" if body.request_truncated else ""
         return format_html(
             '<pre style="white-space: pre-wrap; max-height: 40rem; overflow: auto">{}</pre>{}',
-            _body_text(body.request_body),
+            _body_text(request_bytes(log.organization_id, body)[0]),
             note,
         )
 
@@ -91,7 +87,7 @@ class UsageLogAdmin(ReadOnlyAdmin):
         note = " (truncated)" if body.response_truncated else ""
         return format_html(
             '<pre style="white-space: pre-wrap; max-height: 40rem; overflow: auto">{}</pre>{}',
-            _body_text(body.response_body),
+            _body_text(zlib.decompressobj().decompress(bytes(body.response_body))),
             note,
         )
 

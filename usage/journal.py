@@ -31,14 +31,14 @@ from pathlib import Path
 
 import orjson
 
-from usage.records import Outcome, UsageRecord, record_summary
+from usage.records import BODY_FIELDS, Outcome, UsageRecord, record_summary
 from usage.spool import process_alive
 
 logger = logging.getLogger("codecosts.usage")
 
 ROTATE_BYTES = 64 * 1024 * 1024
 # What a finish line keeps: the record but its bodies (which stay the pipeline's).
-_FINISH_FIELDS = tuple(f.name for f in fields(UsageRecord) if f.name not in ("request_body", "response_body"))
+_FINISH_FIELDS = tuple(f.name for f in fields(UsageRecord) if f.name not in BODY_FIELDS)
 _WITHOUT_BODIES = {"request_body": "", "response_body": "", "bodies_dropped": True}
 
 

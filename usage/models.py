@@ -286,6 +286,22 @@ class BodyPiece(models.Model):
         indexes = [models.Index(fields=["organization", "last_used"])]
 
 
+class RetentionMark(models.Model):
+    """How far retention has gone in an organization (usage.services.retention).
+
+    `bodies_before`: the bodies of every log started before it were deleted, so each run
+    reads only the logs started since (less a day, for records written late), not every
+    old log again. `logs_before`: every log started before it was deleted; the days up to
+    it keep the totals they had when whole, and rebuilds from the logs leave them alone.
+    """
+
+    organization = models.OneToOneField(
+        Organization, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    bodies_before = models.DateTimeField(null=True, blank=True)
+    logs_before = models.DateTimeField(null=True, blank=True)
+
+
 class UsageDaily(models.Model):
     """Totals per organization, day, endpoint and model, kept by the usage writer.
 

@@ -20,6 +20,7 @@ import time
 import orjson
 from django.conf import settings
 
+from usage.bodystore.recent import RecentPieces
 from usage.journal import Journal, recover
 from usage.records import (
     BATCH_SIZE,
@@ -94,6 +95,15 @@ def start() -> None:
         atexit.register(shutdown)
 
 
+def background_start() -> None:
+    """At a server's start: without REDIS_URL there is no Celery beat, so this process runs
+    its periodic usage work (retention) in a thread (usage.background)."""
+    if not settings.REDIS_URL:
+        from usage import background
+
+        background.start()
+
+
 def shutdown(timeout: float = 10.0) -> None:
     """Deliver (or spool) everything queued, then stop the shipper; the journal goes
     when every call in it is out (else the next start recovers it)."""
@@ -126,7 +136,8 @@ def deliver(payloads: list[dict]) -> None:
         from django.db import close_old_connections
 
         close_old_connections()
-        usage_log_record_many(records=[record_from_payload(payload) for payload in payloads])
+        # One writer, in order: no piece can be still on its way.
+        usage_log_record_many(records=[record_from_payload(payload) for payload in payloads], missing_ok=True)
     else:
         usage_log_record_batch.apply_async(args=[payloads], retry=False)
 
@@ -158,6 +169,8 @@ class Shipper(threading.Thread):
         self.spool_pending = spool.has_pending()
         # Payloads the spool could not take (a full disk): kept here and retried.
         self.held: list[dict] = []
+        # The request pieces sent lately (usage.bodystore): sent again only after a while.
+        self.recent = RecentPieces()
 
     def run(self) -> None:
         while True:
@@ -217,7 +230,7 @@ class Shipper(threading.Thread):
             # Secrets out before anything leaves the process (never raises).
             usage_record = redact_record(usage_record)
             try:
-                payloads.append(record_to_payload(usage_record))
+                payloads.append(record_to_payload(usage_record, self.recent))
             except Exception as error:  # noqa: BLE001 - never lose the others for it
                 logger.exception("usage record %s could not be serialised", usage_record.id)
                 self.spool.dead_letter(repr(usage_record).encode(), f"not serialisable: {error!r}")
@@ -268,6 +281,8 @@ class Shipper(threading.Thread):
                 raise
             logger.warning("usage delivery refused a batch of %d: %r", len(payloads), error)
             refusal = repr(error)[:500]
+            # What it carried may not land: every piece travels again with its next use.
+            self.recent.forget()
         if len(payloads) > 1:
             middle = len(payloads) // 2
             self.send(payloads[:middle])

@@ -8,6 +8,11 @@ A body field always holds the body as it went by. The proxy gives the bytes (or 
 chunks, joined off the event loop); the payload carries them zlib-compressed, and the
 worker gets them back as `Compressed`, so that they are stored without a second
 compression. `body_raw` and `body_compressed` read either form.
+
+A request body that the body store cuts (usage.bodystore.split) travels as its skeleton
+(in `request_body`), its manifest, and only those of its pieces that this process has
+not sent lately; what the worker needs from the body (model, Claude Code's session, the
+first prompt) is read while it is cut, and travels as `request_facts`.
 """
 
 import base64
@@ -17,8 +22,11 @@ from dataclasses import dataclass, field, fields
 
 from django.db.models import TextChoices
 
+from providers.requests import RequestInfo, request_info_from
 from providers.spec import Provider
 from providers.tokens import TokenUsage
+from usage.bodystore.recent import RecentPieces
+from usage.bodystore.split import split
 
 
 class Outcome(TextChoices):
@@ -72,6 +80,11 @@ class UsageRecord:
     response_truncated: bool = False
     # The bodies were left out on the way: a batch holding them could not be delivered.
     bodies_dropped: bool = False
+    # Set from a payload (the worker's side): a cut request's manifest, the pieces that
+    # travelled with it as (digest, size, compressed bytes), and what its body says.
+    request_manifest: bytes = b""
+    request_pieces: list[tuple[bytes, int, "Compressed"]] = field(default_factory=list)
+    request_facts: RequestInfo | None = None
     # Left out on purpose, never kept by the proxy (the endpoint's store_bodies, the
     # call's x-codecosts-omit): "request", "response", "all" or "" (OMITS).
     omitted: str = ""
@@ -129,19 +142,62 @@ def body_compressed(body: Body) -> Compressed:
     return Compressed(zlib.compress(raw, 1) if raw else b"")
 
 
-def record_to_payload(record: UsageRecord) -> dict:
-    """The record as JSON-safe primitives, bodies zlib-compressed and base64-encoded."""
+# Pieces and skeletons are compressed once, where they are first sent, so harder than
+# whole bodies (level 1, above): most of a request is pieces sent before.
+PIECE_COMPRESSION = 6
+
+
+def record_to_payload(record: UsageRecord, recent: RecentPieces | None = None) -> dict:
+    """The record as JSON-safe primitives, bodies zlib-compressed and base64-encoded; a
+    request body cut into pieces carries those not in `recent` (all, without it)."""
     payload = _primitives(record)
-    for name in _BODY_FIELDS:
-        payload[name] = base64.b64encode(body_compressed(getattr(record, name))).decode("ascii")
+    payload["response_body"] = _b64(body_compressed(record.response_body))
+    payload.update(_request_fields(record, recent))
     return payload
+
+
+def _request_fields(record: UsageRecord, recent: RecentPieces | None) -> dict:
+    kept = {"request_manifest": _b64(record.request_manifest), "request_facts": _facts(record.request_facts)}
+    pieces = [[digest.hex(), size, _b64(data)] for digest, size, data in record.request_pieces]
+    cut = None
+    if not record.request_manifest and not record.request_truncated and not isinstance(record.request_body, Compressed):
+        cut = split(body_raw(record.request_body))
+    if cut is None:
+        return {**kept, "request_body": _b64(body_compressed(record.request_body)), "request_pieces": pieces}
+    carried = set()
+    for _, digest, piece in cut.pieces:
+        if digest not in carried and (recent is None or recent.first(record.organization_id, digest)):
+            carried.add(digest)
+            pieces.append([digest.hex(), len(piece), _b64(zlib.compress(piece, PIECE_COMPRESSION))])
+    return {
+        "request_body": _b64(zlib.compress(cut.skeleton, PIECE_COMPRESSION)),
+        "request_manifest": _b64(cut.manifest),
+        "request_pieces": pieces,
+        "request_facts": _facts(request_info_from(cut.parsed)),
+    }
+
+
+def _facts(info: RequestInfo | None) -> dict | None:
+    """RequestInfo as JSON gives it back (lists, not tuples)."""
+    if info is None:
+        return None
+    facts = {name: getattr(info, name) for name in _FACT_NAMES}  # asdict() takes 10 us more
+    facts["fallback_speeds"] = [list(pair) for pair in info.fallback_speeds]
+    return facts
+
+
+_FACT_NAMES = tuple(f.name for f in fields(RequestInfo))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def record_summary(record: UsageRecord) -> dict:
     """The record as a payload without its bodies (flagged): cheap enough for the event
     loop, as the journal keeps it."""
     payload = _primitives(record)
-    payload.update(request_body="", response_body="", bodies_dropped=True)
+    payload.update(_NO_BODIES)
     return payload
 
 
@@ -159,15 +215,26 @@ def record_from_payload(payload: dict) -> UsageRecord:
     # told here.
     values["outcome"] = Outcome(values["outcome"])
     values["provider"] = Provider(values["provider"])
-    for name in _BODY_FIELDS:
-        encoded = values.get(name) or ""
-        values[name] = Compressed(base64.b64decode(encoded))
+    for name in ("request_body", "response_body"):
+        values[name] = Compressed(base64.b64decode(values.get(name) or ""))
+    values["request_manifest"] = base64.b64decode(values.get("request_manifest") or "")
+    values["request_pieces"] = [
+        (bytes.fromhex(digest), size, Compressed(base64.b64decode(data)))
+        for digest, size, data in values.get("request_pieces") or ()
+    ]
+    facts = values.get("request_facts")
+    if facts is not None:
+        facts["fallback_speeds"] = tuple(tuple(pair) for pair in facts.get("fallback_speeds") or ())
+        values["request_facts"] = RequestInfo(**facts)
     return UsageRecord(**values)
 
 
-_BODY_FIELDS = ("request_body", "response_body")
+# The bodies, and what a cut request travels as beside its skeleton: left out of a
+# journal's lines and of a record delivered without its bodies.
+BODY_FIELDS = ("request_body", "response_body", "request_manifest", "request_pieces", "request_facts")
+_NO_BODIES = {"request_body": "", "response_body": "", "request_manifest": "", "request_pieces": [], "bodies_dropped": True}
 _ALL_FIELD_NAMES = frozenset(f.name for f in fields(UsageRecord))
-_FIELD_NAMES = _ALL_FIELD_NAMES - set(_BODY_FIELDS)
+_FIELD_NAMES = _ALL_FIELD_NAMES - set(BODY_FIELDS)
 
 # A broker message carries at most this many payloads, and this many bytes of them
 # (bodies included, so none comes near Redis's limit of 512 MB a value).
@@ -177,7 +244,8 @@ BATCH_MAX_BYTES = 8 * 1024 * 1024
 
 def payload_bytes(payload: dict) -> int:
     """About what a payload weighs in a broker message: its bodies, and a little for the rest."""
-    return len(payload["request_body"]) + len(payload["response_body"]) + 1024
+    pieces = sum(len(data) + 64 for _, _, data in payload.get("request_pieces") or ())
+    return len(payload["request_body"]) + len(payload["response_body"]) + pieces + 1024
 
 
 def batches(payloads: list[dict]):
@@ -196,6 +264,7 @@ def batches(payloads: list[dict]):
 
 
 def without_bodies(payload: dict) -> dict:
-    """The payload with its bodies left out, flagged: its usage row still lands."""
-    return {**payload, "request_body": "", "response_body": "", "bodies_dropped": True}
+    """The payload with its bodies left out, flagged: its usage row still lands (and what
+    its request said, read before it travelled)."""
+    return {**payload, **_NO_BODIES}
 

@@ -24,8 +24,8 @@ Speed: every built-in pattern runs only when a cheap substring test finds its pr
 the data (`b"sk-" in data`); a 300 KB Claude Code body holding none costs a handful of
 memchr scans. Organization patterns run on every body (their text is unknown); each is
 read from the database at most every RULES_CACHE_SECONDS per process, so a change takes
-effect within that time everywhere (at once in a process that calls
-`organization_rules_forget`). Patterns are validated when saved (accounts.validators:
+effect within that time everywhere (at once in the process that made it: usage.receivers
+follows accounts' organization_changed). Patterns are validated when saved (accounts.validators:
 no nested repetition, which could take exponential time) and one match replaces at most
 USER_MATCH_MAX characters.
 """

@@ -25,6 +25,7 @@ from usage.money import Money
 from usage.reports import dashboard, lists, log_detail
 from usage.reports.period import PRESET_DAYS, parse_date, period_from_params
 from usage.selectors.logs import NOT_SET, usage_log_cost_parts
+from usage.selectors.retention import retention_bodies_deleted_after
 from usage.services import sessions as session_services
 
 LOG_PAGE_SIZE = 50
@@ -194,7 +195,7 @@ def logs_export(request, organization):
 def log_detail_page(request, organization, log_id: uuid.UUID):
     """One call: request and response (readable and raw), tokens and cost, timing, outcome."""
     log = get_object_for_user(
-        request, UsageLog.objects.select_related("body", "session", "endpoint"), id=log_id
+        request, UsageLog.objects.select_related("body", "session", "endpoint", "organization"), id=log_id
     )
     request_body, response_body = log_detail.log_bodies(log)
     return render_page(
@@ -208,6 +209,7 @@ def log_detail_page(request, organization, log_id: uuid.UUID):
             "request_body": request_body,
             "conversation": log_detail.request_conversation(log, request_body.parsed),
             "response_body": response_body,
+            "bodies_deleted_after": retention_bodies_deleted_after(log),
             "answer": log_detail.response_message(log, response_body.parsed),
             "reassembled": log_detail.pretty(response_body.parsed)
             if response_body.is_stream

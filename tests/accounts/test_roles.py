@@ -74,6 +74,12 @@ TABLE = [
     ("alert-destination-detail", "get", "/api/alert-destinations/{destination}", None, READ_API, None),
     ("alert-destination-detail", "delete", "/api/alert-destinations/{destination}", None, OWNER_WRITE_API, "destinations"),
     ("alert-destination-deliveries", "get", "/api/alert-destinations/{destination}/deliveries", None, READ_API, None),
+    # The caller's own organization: the outsider reads and changes Globex, never Acme.
+    ("organization-detail", "get", "/api/organization", None, LIST_API, None),
+    (
+        "organization-detail", "patch", "/api/organization", {"body_retention_days": 7},
+        (200, 403, 200, 401, 200, 403), "organization",
+    ),
     # --- Pages ------------------------------------------------------------------------
     ("dashboard", "get", "/", None, PAGE, None),
     ("logs", "get", "/logs", None, PAGE, None),
@@ -107,6 +113,10 @@ TABLE = [
     ("alert_destination_delete", "post", "/settings/alert-destinations/{destination}/delete", None, OWNER_POST, "destinations"),
     (
         "time_zone", "post", "/settings/time-zone", {"time_zone": "Europe/Paris"},
+        (302, 403, 302, LOGIN, LOGIN, LOGIN), "organization",
+    ),
+    (
+        "retention_settings", "post", "/settings/retention", {"body_retention_days": "7", "usage_retention_days": ""},
         (302, 403, 302, LOGIN, LOGIN, LOGIN), "organization",
     ),
     ("members", "get", "/members", None, PAGE, None),

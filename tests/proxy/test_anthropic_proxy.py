@@ -8,6 +8,7 @@ import anthropic
 import httpx
 import pytest
 
+from tests.factories import stored_request
 from tests.fake_upstream import FIXTURES
 from tests.live import wait_until
 from usage.models import UsageLog
@@ -42,7 +43,7 @@ def test_it_forwards_a_message_and_logs_its_exact_usage_and_cost(live_stack, pro
     assert log.upstream_request_id == "req_fake_1"
     assert log.key_hint == "4321"
     assert log.path == "/v1/messages"
-    assert json.loads(zlib.decompress(log.body.request_body))["messages"][0]["content"] == "Hello"
+    assert json.loads(stored_request(log))["messages"][0]["content"] == "Hello"
     assert json.loads(zlib.decompress(log.body.response_body))["usage"]["output_tokens"] == 503
 
 

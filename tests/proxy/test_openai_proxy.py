@@ -1,7 +1,6 @@
 """The OpenAI proxy end to end: official SDK → uvicorn → fake upstream, logged by the worker."""
 
 import json
-import zlib
 from decimal import Decimal
 
 import openai
@@ -9,6 +8,7 @@ import pytest
 
 from accounts.models import Organization
 from proxy.models import ProxyEndpoint
+from tests.factories import stored_request
 from tests.fake_upstream import FIXTURES
 from tests.live import fresh_slug
 from usage.pricing import cost_compute
@@ -226,5 +226,5 @@ def test_the_logged_request_body_is_the_one_the_sdk_sent(live_stack, proxy_endpo
     )
     log = live_stack.log(raw.headers["x-codecosts-log-id"])
     forwarded = live_stack.upstream.requests[-1].body
-    assert zlib.decompress(log.body.request_body) == forwarded
+    assert stored_request(log) == forwarded
     assert json.loads(forwarded) == {"model": "gpt-4.1", "messages": MESSAGES, "temperature": 0.5}

@@ -205,3 +205,25 @@ def test_a_call_without_attribution_says_so(member_client, endpoint):
     section = response.content.decode().split('id="attribution"', 1)[1].split("</section>", 1)[0]
     assert "not attributed" in section and "not sent" in section
     assert "attribution-warnings" not in section
+
+
+def test_bodies_deleted_by_retention_say_so(member_client, endpoint):
+    from datetime import UTC, datetime, timedelta
+
+    from usage.services.retention import retention_run
+
+    now = datetime.now(UTC)
+    old = record_call(endpoint, started_at=now - timedelta(days=31), streamed=True, content_type="text/event-stream")
+    recent = record_call(endpoint, started_at=now - timedelta(days=1))
+    endpoint.organization.body_retention_days = 30
+    assert retention_run(organization=endpoint.organization, now=now).bodies == 1
+
+    html = member_client.get(f"/logs/{old.id}").content.decode()
+    assert html.count("Bodies deleted after 30 days (retention)") == 2  # the request and the stream
+    assert "(no body)" not in html
+    assert "2,095" in html  # the tokens, cost and timing stay
+    # A kept log shows its bodies; one whose body never was stored says so as before.
+    assert "Bodies deleted" not in member_client.get(f"/logs/{recent.id}").content.decode()
+    recent.body.delete()
+    html = member_client.get(f"/logs/{recent.id}").content.decode()
+    assert "(no body)" in html and "Bodies deleted" not in html

@@ -442,3 +442,41 @@ def test_before_the_organizations_patterns_are_read_the_journal_gets_no_header_v
         assert (facts["user_agent"], record.usage.error_message) == ("tool ACME-123456", "refused ACME-111111")
     finally:
         pipeline.shutdown()
+
+
+# --- Setting them: the organization API and the Settings page ---------------------------
+
+
+def test_a_catastrophic_pattern_is_refused_by_the_organization_api_with_its_reason(api_client, org):
+    response = api_client.patch("/api/organization", {"redaction_patterns": ["ok", "(a+)+b"]})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["redaction_patterns"] == [
+        "Pattern 2 ('(a+)+b') repeats a repetition (such as (a+)+), which can take exponential time."
+    ]
+    org.refresh_from_db()
+    assert org.redaction_patterns == []
+
+
+def test_the_settings_form_tells_a_catastrophic_pattern(owner, org):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(owner)
+
+    response = client.post("/settings/retention", {
+        "body_retention_days": "30", "usage_retention_days": "", "redaction_patterns": "(x+)*y",
+    })
+
+    assert "repeats a repetition (such as (a+)+)" in response.content.decode()
+    org.refresh_from_db()
+    assert org.redaction_patterns == []
+
+
+def test_a_pattern_saved_through_the_api_applies_at_once_in_this_process(api_client, org):
+    redaction.organization_rules_forget()
+    assert redaction.organization_rules(str(org.id)) == ()  # read, and kept for a while
+
+    assert api_client.patch("/api/organization", {"redaction_patterns": [r"ACME-\d{6}"]}).status_code == 200
+
+    assert [rule.pattern for rule in redaction.organization_rules(str(org.id))] == [r"ACME-\d{6}"]

@@ -25,6 +25,7 @@ from tests.factories import (
     MESSAGES_REQUEST,
     MESSAGES_RESPONSE,
     TOKEN_USAGE_COST_CENTS,
+    stored_request,
     usage_record,
 )
 from usage.dead_letters import dead_letter_batch, dead_letter_count
@@ -71,7 +72,7 @@ def test_the_task_writes_the_log_with_the_records_values(org, endpoint):
     )
 
     body = log.body
-    assert zlib.decompress(bytes(body.request_body)) == MESSAGES_REQUEST
+    assert stored_request(log) == MESSAGES_REQUEST
     assert zlib.decompress(bytes(body.response_body)) == MESSAGES_RESPONSE
     assert (body.request_size, body.response_size) == (len(MESSAGES_REQUEST), len(MESSAGES_RESPONSE))
     assert body.response_content_type == "application/json"

@@ -54,6 +54,7 @@ class Body:
     size: int = 0
     is_stream: bool = False
     omitted: bool = False  # left out on purpose (store_bodies, x-codecosts-omit)
+    missing_pieces: int = 0  # of a request the body store could not rebuild
 
 
 def pretty(value) -> str:
@@ -76,12 +77,11 @@ def log_bodies(log: UsageLog) -> tuple[Body, Body]:
         truncated=bodies.request_truncated,
         size=bodies.request_size,
         omitted=omitted in ("request", "all"),
+        missing_pieces=bodies.request_missing_pieces,
     )
     is_stream = log.streamed or bodies.response_message is not None
-    if is_stream:
-        parsed = bodies.response_message
-    else:
-        parsed = bodies.response_body if not isinstance(bodies.response_body, str) else None
+    json_body = bodies.response_body if not isinstance(bodies.response_body, str) else None
+    parsed = bodies.response_message if is_stream else json_body
     response = Body(
         raw=_raw(bodies.response_body),
         parsed=parsed,

@@ -9,6 +9,7 @@ import orjson
 from providers.registry import PROVIDERS, spec_for
 from providers.requests import RequestInfo, request_info
 from providers.tokens import TokenUsage
+from usage.bodystore.store import request_bytes
 from usage.models import UsageLog, UsageLogBody
 
 # Which function rebuilds the final response object of a stream, by (provider, path).
@@ -31,6 +32,8 @@ class LogBodies:
     response_size: int = 0
     request_truncated: bool = False
     response_truncated: bool = False
+    # Pieces of the request the body store does not hold (lost on the way): not shown.
+    request_missing_pieces: int = 0
 
 
 def usage_log_bodies(log: UsageLog) -> LogBodies:
@@ -43,7 +46,7 @@ def usage_log_bodies(log: UsageLog) -> LogBodies:
         body = log.body
     except UsageLogBody.DoesNotExist:
         return LogBodies()
-    raw_request = _decompress(body.request_body)
+    raw_request, missing = request_bytes(log.organization_id, body)
     raw_response = _decompress(body.response_body)
     is_stream = log.streamed or body.response_content_type.startswith("text/event-stream")
     response_message = None
@@ -63,6 +66,7 @@ def usage_log_bodies(log: UsageLog) -> LogBodies:
         response_size=body.response_size,
         request_truncated=body.request_truncated,
         response_truncated=body.response_truncated,
+        request_missing_pieces=missing,
     )
 
 
@@ -108,5 +112,5 @@ def usage_log_metered(log: UsageLog, body: UsageLogBody | None) -> tuple[TokenUs
         meter.feed_body(raw)
     if not meter.usage.seen:
         return None
-    request = b"" if body.request_truncated else _decompress(body.request_body)
+    request = b"" if body.request_truncated else request_bytes(log.organization_id, body)[0]
     return meter.usage, request_info(request) if request else RequestInfo()

@@ -6,6 +6,7 @@ from usage.cost_parts import per_model, stored_parts
 from usage.models import UsageDaily, UsageLog
 from usage.pricing import cache_savings_compute
 from usage.selectors.logs import usage_log_token_usage
+from usage.selectors.retention import retention_rebuild_scope
 
 # The per-call values a day's row adds up, named alike on UsageLog and UsageDaily.
 DAILY_SUMS = (
@@ -148,12 +149,14 @@ _UPSERT_ROWS = 500
 
 
 def usage_daily_rebuild(*, since=None) -> int:
-    """Recompute the daily totals from the logs (all days, or from `since` on)."""
+    """Recompute the daily totals from the logs (all days, or from `since` on); the days
+    whose logs retention deleted keep their totals."""
     logs = UsageLog.objects.order_by()
     days = UsageDaily.objects.all()
     if since is not None:
         logs = logs.filter(started_at__date__gte=since)
         days = days.filter(day__gte=since)
+    logs, days = retention_rebuild_scope(logs, days)
     rows: dict[tuple, UsageDaily] = {}
     for log in logs.iterator(chunk_size=2000):
         for model, values in log_contributions(log, usage_log_token_usage(log)):

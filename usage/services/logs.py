@@ -11,6 +11,7 @@ from accounts.models import ApiKey, Organization
 from providers.requests import RequestInfo, request_info
 from proxy.models import ProxyEndpoint
 from usage.attribution import Attribution, attribution_resolve
+from usage.bodystore.store import pieces_write
 from usage.cost_parts import call_cost_for, cost_parts_json, is_multi_part
 from usage.models import UsageLog, UsageLogBody, UsageLogLabel
 from usage.records import UsageRecord, body_compressed, body_raw
@@ -28,9 +29,13 @@ def usage_log_record(*, record: UsageRecord) -> UsageLog | None:
     return UsageLog.objects.filter(id=record.id).first()
 
 
-def usage_log_record_many(*, records: list[UsageRecord]) -> int:
+def usage_log_record_many(*, records: list[UsageRecord], missing_ok: bool = False) -> int:
     """Write a batch of usage logs, with their bodies, sessions and daily totals; return
     how many were new.
+
+    A request refers to the body store's pieces (usage.bodystore.store); one whose piece
+    is not written yet makes the batch raise PiecesMissing, unless `missing_ok` (then it
+    is written, incomplete until the piece comes).
 
     Idempotent per record id: records already written (a retried task, a spool delivered
     twice) change nothing. A batch costs a handful of queries whatever its size: the
@@ -71,6 +76,7 @@ def usage_log_record_many(*, records: list[UsageRecord]) -> int:
     } if key_ids else {}
     try:
         with transaction.atomic():
+            lacking = pieces_write(records, missing_ok=missing_ok)
             sessions = SessionResolver(records)
             logs, bodies = [], []
             for record in records:
@@ -102,7 +108,9 @@ def usage_log_record_many(*, records: list[UsageRecord]) -> int:
                 return 0
             raise
         # Some record was written meanwhile by another delivery: one by one, each idempotent.
-        return sum(usage_log_record_many(records=[record]) for record in records)
+        return sum(usage_log_record_many(records=[record], missing_ok=missing_ok) for record in records)
+    for record_id in lacking:
+        logger.warning("usage record %s: its request body lacks pieces; written incomplete", record_id)
     usage_logs_written.send(sender=UsageLog, logs=logs)
     return len(logs)
 
@@ -113,7 +121,12 @@ def request_facts(record: UsageRecord) -> RequestInfo:
 
     What the proxy saw in headers wins; the record itself is left as it came.
     """
-    info = request_info(body_raw(record.request_body)) if record.request_body else RequestInfo()
+    if record.request_facts is not None:
+        info = record.request_facts  # read in the shipper, as the body was cut
+    elif record.request_body:
+        info = request_info(body_raw(record.request_body))
+    else:
+        info = RequestInfo()
     return replace(
         info,
         model=_text(record.request_model or info.model, 128),
@@ -212,6 +225,7 @@ def _body_build(record: UsageRecord, log: UsageLog) -> UsageLogBody:
     return UsageLogBody(
         log=log,
         request_body=body_compressed(record.request_body),
+        request_manifest=record.request_manifest,
         response_body=body_compressed(record.response_body),
         request_size=record.request_size,
         response_size=record.response_size,

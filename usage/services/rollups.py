@@ -5,6 +5,7 @@ from django.db import transaction
 
 from usage.models import UsageLog, UsageRollup
 from usage.selectors.logs import usage_log_token_usage
+from usage.selectors.retention import retention_rebuild_scope
 from usage.services.daily import log_contributions, totals_accumulate, totals_upsert
 
 ROLLUP_SUMS = (
@@ -62,12 +63,14 @@ def usage_rollup_add(contributed) -> None:
 
 
 def usage_rollup_rebuild(*, since=None) -> int:
-    """Recompute the rollups from the logs (all days, or from `since` on)."""
+    """Recompute the rollups from the logs (all days, or from `since` on); the days whose
+    logs retention deleted keep theirs."""
     logs = UsageLog.objects.order_by()
     rows = UsageRollup.objects.all()
     if since is not None:
         logs = logs.filter(started_at__date__gte=since)
         rows = rows.filter(day__gte=since)
+    logs, rows = retention_rebuild_scope(logs, rows)
     totals: dict[tuple, dict] = {}
     for log in logs.iterator(chunk_size=2000):
         _add(totals, log, log_contributions(log, usage_log_token_usage(log)))

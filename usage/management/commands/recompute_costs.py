@@ -6,7 +6,8 @@ A log whose response body was kept whole is metered again from that body, so it 
 priced part by part under the current rules (advisor calls, compaction, fallback
 attempts, refusals: usage.pricing.parts) even if it was written before them; any other
 log is priced from its stored token columns. The session totals, daily totals and
-attribution rollups are then rebuilt from the logs.
+attribution rollups are then rebuilt from the logs, except those of days whose logs
+retention deleted (usage.services.retention): they keep what they had.
 """
 
 import sys
@@ -25,6 +26,7 @@ from usage.models import COST_FIELD, Session, UsageLog, UsageLogBody
 from usage.records import TokenUsage
 from usage.selectors.bodies import usage_log_metered
 from usage.selectors.logs import usage_log_token_usage
+from usage.selectors.retention import retention_frozen_days
 from usage.services.daily import usage_daily_rebuild
 from usage.services.rollups import usage_rollup_rebuild
 
@@ -128,8 +130,16 @@ def _bodies(logs: list[UsageLog]) -> dict:
 
 
 def sessions_cost_recompute(session_ids) -> int:
-    """Set each session's cost_cents to the sum of its logs' costs; return sessions updated."""
+    """Set each session's cost_cents to the sum of its logs' costs; return sessions updated.
+
+    A session that started before its organization's frozen days (retention deleted logs
+    of those days, usage.services.retention) keeps its total: its logs may not all be there.
+    """
     session_ids = list(session_ids)
+    sessions = Session.objects.all()
+    for organization_id, first in retention_frozen_days().items():
+        midnight = datetime(first.year, first.month, first.day, tzinfo=UTC)
+        sessions = sessions.exclude(organization_id=organization_id, started_at__lt=midnight)
     log_total = (
         UsageLog.objects.filter(session_id=OuterRef("pk"))
         .order_by()
@@ -143,7 +153,7 @@ def sessions_cost_recompute(session_ids) -> int:
         chunk = session_ids[start : start + _SESSION_CHUNK]
         # One statement per chunk, so a call recorded meanwhile is not lost to a
         # read-modify-write in Python.
-        updated += Session.objects.filter(pk__in=chunk).update(
+        updated += sessions.filter(pk__in=chunk).update(
             cost_cents=Coalesce(
                 Subquery(log_total, output_field=output),
                 Value(Decimal(0)),

@@ -17,7 +17,7 @@ PROGRESS_EVERY = 1000
 
 
 def _write(payloads: list[dict]) -> None:
-    usage_log_record_many(records=[record_from_payload(payload) for payload in payloads])
+    usage_log_record_many(records=[record_from_payload(payload) for payload in payloads], missing_ok=True)
 
 
 class Command(BaseCommand):
