@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.db_scan import db_scan, files_scan
-from usage.models import UsageLog, UsageLogBody
+from usage.models import BodyPiece, UsageLog, UsageLogBody
 from usage.selectors.bodies import usage_log_bodies
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -64,6 +64,10 @@ def attack(stack, endpoint, secrets: Secrets, *, scenario: str, stream: bool = F
         "max_tokens": 64,
         "stream": stream,
         "system": f"Deploy with {secrets.anthropic}",
+        # Over the body store's threshold: the request is cut into pieces (BodyPiece), one
+        # of them holding secrets.
+        "tools": [{"name": "Deploy", "description": f"Uses {secrets.aws_key_id}. " + "Deploys. " * 600,
+                   "input_schema": {"type": "object"}}],
         "messages": [
             {"role": "user", "content": "Read my .env"},
             {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"path": ".env"}}]},
@@ -135,6 +139,8 @@ def test_no_secret_of_a_call_is_stored_anywhere(live_stack, proxy_endpoint, secr
     text = usage_log_bodies(stream).response_message["content"][0]["text"]
     assert json.loads(text)["headers"]["user-agent"] == "attack/1.0 ([REDACTED:openai-key])"
     assert UsageLogBody.objects.filter(log__in=logs, dropped=False).count() == 3
+    assert BodyPiece.objects.filter(organization=organization).exists()  # the pieces were scanned too
+    assert usage_log_bodies(ok).request_body["tools"][0]["description"].startswith("Uses [REDACTED:aws-access-key-id]. ")
 
 
 def test_the_scanner_finds_what_is_stored(live_stack, proxy_endpoint):
