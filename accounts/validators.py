@@ -1,6 +1,7 @@
 """Validation of what an organization sets for itself."""
 
 import re
+import re._parser as sre_parse
 
 from django.core.exceptions import ValidationError
 
@@ -16,8 +17,10 @@ def _quoted(pattern: str) -> str:
 
 def redaction_patterns_validate(patterns) -> None:
     """An organization's redaction patterns: a list of at most REDACTION_PATTERNS_MAX
-    regular expressions of at most REDACTION_PATTERN_LENGTH characters each, that compile
-    and match no empty text (one would redact between every two characters).
+    regular expressions of at most REDACTION_PATTERN_LENGTH characters each, that compile,
+    match no empty text (one would redact between every two characters) and repeat no
+    repetition (such as (a+)+: exponential time on a text that nearly matches, and the
+    patterns run on every body stored, usage.redaction).
 
     Every faulty pattern gets its own message, naming it by its place (from 1) and text.
     """
@@ -49,5 +52,36 @@ def redaction_patterns_validate(patterns) -> None:
                 f"{name} ({_quoted(pattern)}) matches an empty text, so it would redact between "
                 "every two characters."
             )
+        elif _nested_repeat(sre_parse.parse(pattern)):
+            errors.append(
+                f"{name} ({_quoted(pattern)}) repeats a repetition (such as (a+)+), which can "
+                "take exponential time."
+            )
     if errors:
         raise ValidationError([ValidationError(message, code="invalid") for message in errors])
+
+
+_REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)}
+
+
+def _nested_repeat(parsed, inside: bool = False) -> bool:
+    """Whether a repetition of more than one time holds another one."""
+    for op, argument in parsed:
+        if op in _REPEATS:
+            _, most, sub = argument
+            many = most > 1
+            if (many and inside) or _nested_repeat(sub, inside or many):
+                return True
+        elif op == sre_parse.SUBPATTERN:
+            if _nested_repeat(argument[-1], inside):
+                return True
+        elif op == sre_parse.BRANCH:
+            if any(_nested_repeat(branch, inside) for branch in argument[1]):
+                return True
+        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+            if _nested_repeat(argument[1], inside):
+                return True
+        elif op == sre_parse.GROUPREF_EXISTS:
+            if any(_nested_repeat(branch, inside) for branch in argument[1:] if branch):
+                return True
+    return False

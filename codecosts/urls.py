@@ -34,6 +34,11 @@ urlpatterns = [
         name="endpoint_lock",
     ),
     path(
+        "settings/endpoints/<uuid:endpoint_id>/bodies",
+        views_settings.endpoint_store_bodies,
+        name="endpoint_store_bodies",
+    ),
+    path(
         "settings/endpoints/<uuid:endpoint_id>/delete",
         views_settings.endpoint_delete,
         name="endpoint_delete",

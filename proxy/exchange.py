@@ -2,7 +2,10 @@
 
 The call is journalled when the Exchange is made, just before it is forwarded
 (`usage.pipeline.started`: one small write), so a kill of this process cannot make it
-vanish. The view fills the Exchange as the call goes (status, time to first byte, the
+vanish; the header values journalled are redacted first (by `usage.pipeline.started`:
+a dictionary lookup per value once seen). What the call's bodies leave out is decided here
+too (`omitted`): a body left out is never kept, only its size counted; the meter still
+reads every byte, so usage and cost are logged whatever is omitted. The view fills the Exchange as the call goes (status, time to first byte, the
 bytes kept for the log); `finish` decides the outcome and whether the usage is
 incomplete, builds the `UsageRecord` and queues it on `usage.pipeline` (constant time,
 never raises).
@@ -16,9 +19,26 @@ from django.conf import settings
 
 from proxy.headers import attribution_headers, key_hint
 from usage import pipeline
-from usage.records import Outcome, UsageRecord
+from usage.records import OMITS, Outcome, UsageRecord
 
 logger = logging.getLogger("codecosts.proxy")
+
+
+# What a call's bodies leave out: the endpoint's store_bodies, then the call's
+# x-codecosts-omit; the stricter wins (the request and the response together: "all"). An
+# unknown header value is ignored here, and told in the log's warnings (usage.attribution).
+_ENDPOINT_OMITS = {"full": "", "request_only": "response", "metadata_only": "all"}
+_OMIT_UNION = {
+    (a, b): a if a == b or not b else b if not a else "all" for a in ("", *OMITS) for b in ("", *OMITS)
+}
+
+
+def bodies_omitted(store_bodies: str, header: str | None) -> str:
+    """What the call's bodies leave out: "", "request", "response" or "all"."""
+    endpoint = _ENDPOINT_OMITS.get(store_bodies, "")
+    if header is None:
+        return endpoint
+    return _OMIT_UNION.get((endpoint, header.strip().lower()), endpoint)
 
 
 class Exchange:
@@ -27,12 +47,13 @@ class Exchange:
     __slots__ = (
         "log_id", "facts", "provider", "t0", "ttfb_ms", "meter", "request_body", "status",
         "streamed", "upstream_request_id", "response_parts", "response_size", "response_kept",
-        "response_content_type", "done",
+        "response_content_type", "done", "keep_response",
     )
 
     def __init__(self, *, endpoint, api_key_id, provider, path, body, seen_headers, meter):
         self.log_id = str(uuid.uuid4())
         self.provider = provider
+        omitted = bodies_omitted(endpoint.store_bodies, seen_headers.get(b"x-codecosts-omit"))
         # What is known before the answer: journalled now, the record's first fields later.
         self.facts = {
             "id": self.log_id,
@@ -51,11 +72,14 @@ class Exchange:
             # Who and which agent: read and validated by the worker (usage.attribution).
             "attribution": attribution_headers(seen_headers),
             "request_size": len(body),
+            "omitted": omitted,
         }
         self.t0 = time.perf_counter()
         self.ttfb_ms = None
         self.meter = meter
-        self.request_body = body
+        # An omitted request is never referenced here: the view forwards it and lets it go.
+        self.request_body = b"" if omitted in ("request", "all") else body
+        self.keep_response = omitted not in ("response", "all")
         self.status = None
         self.streamed = False
         self.upstream_request_id = ""
@@ -82,8 +106,11 @@ class Exchange:
         return True
 
     def keep(self, chunk: bytes) -> None:
-        """Keep response bytes for the log, up to LOG_BODY_MAX_BYTES; count all of them."""
+        """Keep response bytes for the log, up to LOG_BODY_MAX_BYTES (none when the
+        response is omitted); count all of them."""
         self.response_size += len(chunk)
+        if not self.keep_response:
+            return
         room = settings.LOG_BODY_MAX_BYTES - self.response_kept
         if room > 0:
             part = chunk if len(chunk) <= room else chunk[:room]
@@ -128,7 +155,7 @@ class Exchange:
                     request_truncated=len(body) > limit,
                     response_body=self.response_parts,
                     response_size=self.response_size,
-                    response_truncated=self.response_size > self.response_kept,
+                    response_truncated=self.keep_response and self.response_size > self.response_kept,
                 )
             )
         except Exception:  # noqa: BLE001 - logging must never fail the client's request

@@ -8,9 +8,12 @@ dictionary lookup each; the worker reads them (usage.attribution).
 
 # Who and what calls (usage.attribution reads them in the worker); Claude Code's own
 # x-claude-code-* headers are forwarded, Codecosts' x-codecosts-* never are.
+# x-codecosts-omit travels with them: the proxy acts on it (proxy.exchange), the worker
+# tells in the log's warnings a value it ignored.
 ATTRIBUTION_HEADERS = (
     "x-codecosts-user", "x-codecosts-tags", "x-claude-code-agent-id",
     "x-claude-code-parent-agent-id", "x-claude-code-request-class", "x-claude-code-agent-type",
+    "x-codecosts-omit",
 )
 
 # Request headers never forwarded: hop-by-hop ones (and any the Connection header names,

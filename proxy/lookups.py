@@ -38,6 +38,8 @@ class EndpointRef:
     slug: str
     rate_limit_per_minute: int | None
     require_key: bool = True
+    # Which bodies of its calls are kept (ProxyEndpoint.StoreBodies): decided at the edge.
+    store_bodies: str = "full"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ class _Lookup:
 def _read_endpoint(slug: str) -> tuple | None:
     row = (
         ProxyEndpoint.objects.filter(slug=slug)
-        .values_list("id", "organization_id", "slug", "rate_limit_per_minute", "require_key")
+        .values_list("id", "organization_id", "slug", "rate_limit_per_minute", "require_key", "store_bodies")
         .first()
     )
     return (str(row[0]), str(row[1]), *row[2:]) if row else None

@@ -10,7 +10,7 @@ class ProxyEndpointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ProxyEndpoint
-        fields = ["id", "name", "slug", "url", "created_at", "rate_limit_per_minute", "require_key"]
+        fields = ["id", "name", "slug", "url", "created_at", "rate_limit_per_minute", "require_key", "store_bodies"]
         read_only_fields = fields
 
     def get_url(self, endpoint: ProxyEndpoint) -> str:
@@ -26,6 +26,8 @@ class ProxyEndpointCreateInputSerializer(serializers.Serializer):
     rate_limit_per_minute = serializers.IntegerField(required=False, allow_null=True)
     # Omitted: locked in hosted mode, open in local mode (proxy.services).
     require_key = serializers.BooleanField(required=False)
+    # full, request_only or metadata_only; any other value gets the service's message.
+    store_bodies = serializers.CharField(required=False)
 
 
 class ProxyEndpointUpdateInputSerializer(serializers.Serializer):
@@ -35,3 +37,4 @@ class ProxyEndpointUpdateInputSerializer(serializers.Serializer):
     )
     rate_limit_per_minute = serializers.IntegerField(required=False, allow_null=True)
     require_key = serializers.BooleanField(required=False)
+    store_bodies = serializers.CharField(required=False)

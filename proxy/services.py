@@ -117,6 +117,15 @@ def _clean_require_key(value) -> bool:
     return value
 
 
+def _clean_store_bodies(value) -> str:
+    if value not in ProxyEndpoint.StoreBodies.values:
+        choices = ", ".join(ProxyEndpoint.StoreBodies.values)
+        raise ValidationError(
+            {"store_bodies": ValidationError(f"store_bodies must be one of {choices}", code="invalid_choice")}
+        )
+    return value
+
+
 def _invalidate_on_commit(slug: str) -> None:
     def invalidate():
         cache.delete(proxy_endpoint_cache_key(slug=slug))
@@ -161,6 +170,7 @@ def proxy_endpoint_create(
     slug: str | None = None,
     rate_limit_per_minute: int | None = None,
     require_key: bool | None = None,
+    store_bodies: str = ProxyEndpoint.StoreBodies.FULL,
 ) -> ProxyEndpoint:
     """Create an endpoint; without `slug`, derive a free one from the name.
 
@@ -176,6 +186,7 @@ def proxy_endpoint_create(
         "require_key": (
             not settings.LOCAL_MODE if require_key is None else _clean_require_key(require_key)
         ),
+        "store_bodies": _clean_store_bodies(store_bodies),
     }
     if slug is not None:
         proxy_endpoint_validate_slug(slug)
@@ -207,8 +218,10 @@ def proxy_endpoint_update(
     rate_limit_per_minute: int | None | Literal[Unset.UNSET] = UNSET,
     require_key: bool | Literal[Unset.UNSET] = UNSET,
     slug: str | None | Literal[Unset.UNSET] = UNSET,
+    store_bodies: str | Literal[Unset.UNSET] = UNSET,
 ) -> ProxyEndpoint:
-    """Change an endpoint's name, rate limit or lock. The slug is fixed: it is in clients' URLs."""
+    """Change an endpoint's name, rate limit, lock or which bodies it keeps (the proxy
+    sees it within PROXY_ENDPOINT_CACHE_SECONDS). The slug is fixed: it is in clients' URLs."""
     if slug is not UNSET and slug != endpoint.slug:
         raise _slug_error(
             "slug cannot be changed; create a new endpoint for a new URL", "slug_immutable"
@@ -223,6 +236,9 @@ def proxy_endpoint_update(
     if require_key is not UNSET:
         endpoint.require_key = _clean_require_key(require_key)
         changed.append("require_key")
+    if store_bodies is not UNSET:
+        endpoint.store_bodies = _clean_store_bodies(store_bodies)
+        changed.append("store_bodies")
     if changed:
         endpoint.save(update_fields=changed)
         _invalidate_on_commit(endpoint.slug)

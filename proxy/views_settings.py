@@ -41,7 +41,8 @@ def settings_render(request, organization, *, status: int = 200, **context):
     context["attribution_snippets"] = (
         attribution_snippets(first["url"], first["endpoint"].require_key) if first else []
     )
-    context.setdefault("endpoint_form", {"name": "", "slug": ""})
+    context.setdefault("endpoint_form", {"name": "", "slug": "", "store_bodies": ProxyEndpoint.StoreBodies.FULL})
+    context["store_bodies_choices"] = ProxyEndpoint.StoreBodies.choices
     context.setdefault("endpoint_errors", {})
     context.setdefault(
         "retention_form",
@@ -80,15 +81,18 @@ def endpoint_create(request, organization):
     require(request, Action.ENDPOINT_CREATE, organization)
     name = request.POST.get("name", "")
     slug = request.POST.get("slug", "").strip()
+    store_bodies = request.POST.get("store_bodies", ProxyEndpoint.StoreBodies.FULL)
     try:
-        endpoint = proxy_endpoint_create(organization=organization, name=name, slug=slug or None)
+        endpoint = proxy_endpoint_create(
+            organization=organization, name=name, slug=slug or None, store_bodies=store_bodies
+        )
     except ValidationError as error:
         errors = error.message_dict if hasattr(error, "error_dict") else {"name": error.messages}
         return settings_render(
             request,
             organization,
             status=400,
-            endpoint_form={"name": name, "slug": slug},
+            endpoint_form={"name": name, "slug": slug, "store_bodies": store_bodies},
             endpoint_errors=errors,
         )
     messages.success(request, f"Endpoint “{endpoint.name}” created at /proxy/{endpoint.slug}.")
@@ -113,6 +117,24 @@ def endpoint_lock(request, organization, endpoint_id):
         messages.success(
             request, f"Endpoint “{endpoint.name}” is open: anyone with its URL can send calls through it."
         )
+    return redirect(f"/settings#endpoint-{endpoint.slug}")
+
+
+@require_POST
+@login_required
+@organization_required
+def endpoint_store_bodies(request, organization, endpoint_id):
+    """Choose which bodies of an endpoint's calls are kept (owners)."""
+    require(request, Action.ENDPOINT_CHANGE, organization)
+    endpoint = get_object_for_user(request, ProxyEndpoint, id=endpoint_id)
+    try:
+        proxy_endpoint_update(endpoint=endpoint, store_bodies=request.POST.get("store_bodies", ""))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(f"/settings#endpoint-{endpoint.slug}")
+    messages.success(
+        request, f"Endpoint “{endpoint.name}” keeps: {endpoint.get_store_bodies_display().lower()}."
+    )
     return redirect(f"/settings#endpoint-{endpoint.slug}")
 
 

@@ -13,7 +13,11 @@ comma-separated list of:
   cut=<bytes>        a JSON answer whose Content-Length promises it all, cut after this many bytes
   hang               send the headers (or nothing, for non-streaming), then go silent
   big=<bytes>        a non-streaming JSON body of about this size
-  echo               answer with what was received (method, path, query, headers, body)
+  echo               answer with what was received (method, path, query, headers, body);
+                     with status=<code>, as an Anthropic error of that status whose
+                     message is that echo (as JSON)
+  echo_sse           an Anthropic text stream (with usage) whose one text delta is that echo
+  split=<n>          with echo_sse: the echo cut into text deltas of n characters
   cors               the usual answer plus CORS and Connection-named hop-by-hop headers
 
 Without a scenario, /v1/messages answers with the basic message or the text stream
@@ -117,16 +121,20 @@ class FakeUpstream:
             payload = {}
         openai = request.path.startswith("/v1/chat") or request.path.startswith("/v1/responses") or request.path.startswith("/v1/embeddings")
 
+        echoed = {
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string,
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "body": body.decode("utf-8", "replace"),
+        }
+        if "echo" in scenario and "status" in scenario:
+            error = {"type": "error", "error": {"type": "invalid_request_error", "message": json.dumps(echoed)}}
+            return web.json_response(error, status=int(scenario["status"]))
         if "echo" in scenario:
-            return web.json_response(
-                {
-                    "method": request.method,
-                    "path": request.path,
-                    "query": request.query_string,
-                    "headers": {k.lower(): v for k, v in request.headers.items()},
-                    "body": body.decode("utf-8", "replace"),
-                }
-            )
+            return web.json_response(echoed)
+        if "echo_sse" in scenario:
+            return await self._stream(request, _echo_stream(echoed, int(scenario.get("split") or 0)), scenario)
         if "hang" in scenario:
             if payload.get("stream"):
                 response = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -222,6 +230,28 @@ class FakeUpstream:
                 pass
         gate.clear()
         return True
+
+
+def _echo_stream(echoed: dict, split: int = 0) -> bytes:
+    """An Anthropic message stream whose text is `echoed` as JSON (in deltas of `split`
+    characters, or one), with usage."""
+    text = json.dumps(echoed)
+    pieces = [text[i : i + split] for i in range(0, len(text), split)] if split else [text]
+    deltas = [
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
+        for piece in pieces
+    ]
+    events = [
+        ("message_start", {"type": "message_start", "message": {
+            "model": "claude-haiku-4-5-20251001", "id": "msg_echo", "type": "message", "role": "assistant",
+            "content": [], "stop_reason": None, "usage": {"input_tokens": 25, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        *deltas,
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 15}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
 
 
 def _include_usage(payload: dict) -> bool:

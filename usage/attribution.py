@@ -26,6 +26,9 @@ AGENT_ID_HEADER = "x-claude-code-agent-id"
 PARENT_AGENT_ID_HEADER = "x-claude-code-parent-agent-id"
 REQUEST_CLASS_HEADER = "x-claude-code-request-class"
 AGENT_TYPE_HEADER = "x-claude-code-agent-type"
+# Acted on by the proxy (proxy.exchange); a value it ignored is told here.
+OMIT_HEADER = "x-codecosts-omit"
+OMIT_VALUES = ("request", "response", "all")
 
 TAG_MAX = 64
 TAGS_MAX = 10
@@ -94,6 +97,10 @@ def attribution_resolve(
     found.agent_type = _text(headers.get(AGENT_TYPE_HEADER), AGENT_TYPE_HEADER, AGENT_TYPE_MAX, warn)
     found.tags = _tags(headers.get(TAGS_HEADER), warn)
     found.properties = _properties(headers, warn)
+    omit = (headers.get(OMIT_HEADER) or "").strip()
+    if omit and omit.lower() not in OMIT_VALUES:
+        shown = _CONTROL.sub("?", omit[:32])
+        warn(f"{OMIT_HEADER} ignored: '{shown}' is not request, response or all (the endpoint's store_bodies applies)")
     if len(found.warnings) > WARNINGS_MAX:
         more = len(found.warnings) - WARNINGS_MAX
         found.warnings[WARNINGS_MAX:] = [f"and {more} more"]

@@ -30,6 +30,7 @@ from usage.records import (
     record_to_payload,
     without_bodies,
 )
+from usage.redaction import journalled_facts, journalled_record, redact_record
 from usage.spool import Spool
 
 logger = logging.getLogger("codecosts.usage")
@@ -48,12 +49,16 @@ _journal: Journal | None = None
 
 
 def started(call_id: str, facts: dict) -> None:
-    """A metered call is being forwarded: journal it (one small write; never raises)."""
+    """A metered call is being forwarded: journal it (one small write; never raises).
+
+    Its header values are redacted first, in place: the record is made of the same facts
+    (usage.redaction.journalled_facts)."""
+    journalled = journalled_facts(facts)
     if _journal is None or _shipper is None:
         start()
     journal = _journal
     if journal is not None:
-        journal.started(call_id, facts)
+        journal.started(call_id, journalled)
 
 
 def seen(call_id: str, usage) -> None:
@@ -70,7 +75,8 @@ def record(usage_record: UsageRecord) -> None:
         start()
     journal = _journal
     if journal is not None:
-        journal.finished(usage_record)
+        # Its error message redacted in place (usage.redaction.journalled_record).
+        journal.finished(journalled_record(usage_record))
     _queue.put(usage_record)
 
 
@@ -221,6 +227,8 @@ class Shipper(threading.Thread):
         """The records as payloads; one that cannot be made (a bug) is a dead letter."""
         payloads = []
         for usage_record in records:
+            # Secrets out before anything leaves the process (never raises).
+            usage_record = redact_record(usage_record)
             try:
                 payloads.append(record_to_payload(usage_record, self.recent))
             except Exception as error:  # noqa: BLE001 - never lose the others for it

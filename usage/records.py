@@ -85,7 +85,13 @@ class UsageRecord:
     request_manifest: bytes = b""
     request_pieces: list[tuple[bytes, int, "Compressed"]] = field(default_factory=list)
     request_facts: RequestInfo | None = None
+    # Left out on purpose, never kept by the proxy (the endpoint's store_bodies, the
+    # call's x-codecosts-omit): "request", "response", "all" or "" (OMITS).
+    omitted: str = ""
 
+
+# What a call's bodies may leave out (UsageLogBody.omitted): both is "all".
+OMITS = ("request", "response", "all")
 
 # x-codecosts-user: the person a call names (usage.attribution), as budgets match it too.
 PERSON_MAX = 100

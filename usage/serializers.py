@@ -88,6 +88,8 @@ class UsageLogDetailSerializer(UsageLogSerializer):
     response_truncated = FromContext("bodies", "response_truncated")
     request_size = FromContext("bodies", "request_size")
     response_size = FromContext("bodies", "response_size")
+    # What the bodies leave out on purpose: "request", "response", "all" or "".
+    omitted = serializers.SerializerMethodField()
     cost_breakdown = FromContext("cost_breakdown", represent=_cents_by_key)
     cost_parts = FromContext("cost_parts", represent=_parts)
     cost_by_model = FromContext("cost_by_model", represent=_cents_by_key)
@@ -103,12 +105,16 @@ class UsageLogDetailSerializer(UsageLogSerializer):
             "response_truncated",
             "request_size",
             "response_size",
+            "omitted",
             "cost_breakdown",
             "cost_parts",
             "cost_by_model",
             "attribution_warnings",
         ]
         read_only_fields = fields
+
+    def get_omitted(self, log: UsageLog) -> str:
+        return getattr(getattr(log, "body", None), "omitted", "")  # no body row: ""
 
 
 # --- Summary --------------------------------------------------------------------------

@@ -50,7 +50,7 @@ TABLE = [
     ("proxy-endpoint-detail", "get", "/api/proxy-endpoints/{endpoint}", None, READ_API, None),
     (
         "proxy-endpoint-detail", "patch", "/api/proxy-endpoints/{endpoint}",
-        {"rate_limit_per_minute": 1, "require_key": False}, OWNER_WRITE_API, "endpoint",
+        {"rate_limit_per_minute": 1, "require_key": False, "store_bodies": "metadata_only"}, OWNER_WRITE_API, "endpoint",
     ),
     ("proxy-endpoint-detail", "delete", "/api/proxy-endpoints/{endpoint}", None, OWNER_WRITE_API, "endpoint"),
     ("usage-log-list", "get", "/api/usage-logs", None, LIST_API, None),
@@ -94,6 +94,10 @@ TABLE = [
     ("settings", "get", "/settings", None, PAGE, None),
     ("endpoint_create", "post", "/settings/endpoints", {"name": "From page"}, MEMBER_POST, None),
     ("endpoint_lock", "post", "/settings/endpoints/{endpoint}/lock", {"require_key": "0"}, OWNER_POST, "endpoint"),
+    (
+        "endpoint_store_bodies", "post", "/settings/endpoints/{endpoint}/bodies",
+        {"store_bodies": "metadata_only"}, OWNER_POST, "endpoint",
+    ),
     ("endpoint_delete", "post", "/settings/endpoints/{endpoint}/delete", None, OWNER_POST, "endpoint"),
     ("api_key_create", "post", "/settings/api-keys", {"name": "k", "scope": "full"}, (200, 403, 200, LOGIN, LOGIN, LOGIN), "keys"),
     ("api_key_revoke", "post", "/settings/api-keys/{key}/revoke", None, OWNER_POST, "keys"),

@@ -36,8 +36,10 @@ def test_it_creates_an_endpoint_and_returns_its_public_url(api_client, org):
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {
-        "id", "name", "slug", "url", "created_at", "rate_limit_per_minute", "require_key"
+        "id", "name", "slug", "url", "created_at", "rate_limit_per_minute", "require_key",
+        "store_bodies",
     }
+    assert body["store_bodies"] == "full"
     assert body["require_key"] is True  # hosted mode: locked unless asked otherwise
     assert body["name"] == "Production"
     assert body["slug"] == "production"

@@ -501,7 +501,8 @@ def test_a_record_that_cannot_be_serialised_is_a_dead_letter_and_the_rest_go(
 ):
     shipper = make_shipper()
     shipper.start()
-    broken = usage_record(request_body="text, not bytes")
+    # (Bodies that are not bytes are only left out: usage.redaction cannot read them.)
+    broken = usage_record(usage=None)
     fine = [usage_record(), usage_record()]
 
     for record in (fine[0], broken, fine[1]):

@@ -53,6 +53,7 @@ class Body:
     truncated: bool = False
     size: int = 0
     is_stream: bool = False
+    omitted: bool = False  # left out on purpose (store_bodies, x-codecosts-omit)
     missing_pieces: int = 0  # of a request the body store could not rebuild
 
 
@@ -69,24 +70,25 @@ def _raw(value) -> str:
 def log_bodies(log: UsageLog) -> tuple[Body, Body]:
     """The request and response bodies, decoded as the usage API decodes them."""
     bodies = usage_log_bodies(log)
+    omitted = getattr(getattr(log, "body", None), "omitted", "")  # no body row: none
     request = Body(
         raw=_raw(bodies.request_body),
         parsed=bodies.request_body if not isinstance(bodies.request_body, str) else None,
         truncated=bodies.request_truncated,
         size=bodies.request_size,
+        omitted=omitted in ("request", "all"),
         missing_pieces=bodies.request_missing_pieces,
     )
     is_stream = log.streamed or bodies.response_message is not None
-    if is_stream:
-        parsed = bodies.response_message
-    else:
-        parsed = bodies.response_body if not isinstance(bodies.response_body, str) else None
+    json_body = bodies.response_body if not isinstance(bodies.response_body, str) else None
+    parsed = bodies.response_message if is_stream else json_body
     response = Body(
         raw=_raw(bodies.response_body),
         parsed=parsed,
         truncated=bodies.response_truncated,
         size=bodies.response_size,
         is_stream=is_stream,
+        omitted=omitted in ("response", "all"),
     )
     return request, response
 

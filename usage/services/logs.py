@@ -234,4 +234,5 @@ def _body_build(record: UsageRecord, log: UsageLog) -> UsageLogBody:
         response_truncated=record.response_truncated or record.bodies_dropped,
         response_content_type=record.response_content_type,
         dropped=record.bodies_dropped,
+        omitted=record.omitted,
     )
