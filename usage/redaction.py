@@ -512,6 +512,8 @@ def _drop_bodies(record: UsageRecord) -> None:
 # --- Organizations' patterns ------------------------------------------------------------
 
 _rules: dict[str, tuple[float, tuple[re.Pattern, ...]]] = {}
+# Organizations whose patterns could not be read, until when not to try again.
+_unreadable_until: dict[str, float] = {}
 _rules_lock = threading.Lock()
 
 
@@ -530,12 +532,18 @@ def organization_rules(organization_id: str) -> tuple[re.Pattern, ...] | None:
     hit = _rules.get(organization_id)
     if hit is not None and hit[0] > now:
         return hit[1]
+    if _unreadable_until.get(organization_id, 0.0) > now:
+        return hit[1] if hit is not None else None
     try:
         patterns = _patterns_read(organization_id)
     except Exception:  # noqa: BLE001 - the database is unreachable: keep what is known
-        logger.warning("redaction patterns of %s unreadable; %s", organization_id,
-                       "using the last ones read" if hit else "bodies left out")
+        # Tried again (and told) once per RULES_CACHE_SECONDS, not once per record: an
+        # outage must not hold the shipper in connection attempts.
+        _unreadable_until[organization_id] = now + RULES_CACHE_SECONDS
+        logger.warning("redaction patterns of %s unreadable; %s for %.0f s", organization_id,
+                       "using the last ones read" if hit else "bodies left out", RULES_CACHE_SECONDS)
         return hit[1] if hit is not None else None
+    _unreadable_until.pop(organization_id, None)
     compiled = _compile(organization_id, patterns)
     with _rules_lock:
         _rules[organization_id] = (now + RULES_CACHE_SECONDS, compiled)
@@ -548,8 +556,10 @@ def organization_rules_forget(organization_id: str | None = None) -> None:
     with _rules_lock:
         if organization_id is None:
             _rules.clear()
+            _unreadable_until.clear()
         else:
             _rules.pop(organization_id, None)
+            _unreadable_until.pop(organization_id, None)
 
 
 def _patterns_read(organization_id: str) -> list:

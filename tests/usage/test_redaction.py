@@ -267,6 +267,26 @@ def test_unreadable_patterns_of_an_organization_never_read_leave_the_bodies_out(
     assert ANTHROPIC not in record.user_agent  # the built-in patterns still apply
 
 
+def test_an_unreachable_database_is_asked_once_per_cache_time_not_once_per_record(organization, monkeypatch, caplog):
+    """During an outage the shipper must not spend every record on a connection attempt."""
+    clock, attempts = [1000.0], []
+    monkeypatch.setattr(redaction.time, "monotonic", lambda: clock[0])
+
+    def unreachable(organization_id):
+        attempts.append(clock[0])
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(redaction, "_patterns_read", unreachable)
+    for _ in range(50):
+        assert redact_record(secret_record(organization)).bodies_dropped
+    assert len(attempts) == 1 and caplog.text.count("unreadable") == 1
+
+    clock[0] += redaction.RULES_CACHE_SECONDS + 0.1
+    monkeypatch.setattr(redaction, "_patterns_read", lambda organization_id: [r"ACME-\d{6}"])
+    record = redact_record(secret_record(organization))
+    assert not record.bodies_dropped and b"ACME-123456" not in body_raw(record.request_body)
+
+
 def test_unreadable_patterns_use_the_last_ones_read(organization, monkeypatch):
     redaction.organization_rules(str(organization.id))
     monkeypatch.setattr(redaction, "RULES_CACHE_SECONDS", 0.0)
