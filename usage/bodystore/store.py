@@ -105,7 +105,7 @@ def _last_used(organization_id: str, digests: list[bytes]) -> dict[bytes, date]:
 def request_bytes(organization_id, body: UsageLogBody) -> tuple[bytes, int]:
     """A stored request's bytes, as they went by, and how many of its pieces are missing
     (then the bytes are empty)."""
-    skeleton = _decompress(body.request_body)
+    skeleton = body_decompress(body.request_body)
     if not body.request_manifest:
         return skeleton, 0
     digests = list({digest for digest, _ in manifest_entries(body.request_manifest)})
@@ -121,7 +121,8 @@ def request_bytes(organization_id, body: UsageLogBody) -> tuple[bytes, int]:
     return join(skeleton, body.request_manifest, pieces), 0
 
 
-def _decompress(stored) -> bytes:
+def body_decompress(stored) -> bytes:
+    """A stored body column's bytes, decompressed."""
     data = bytes(stored or b"")
     if not data:
         return b""

@@ -1,7 +1,6 @@
 """A log's request and response bodies as a reader wants them: decompressed, decoded,
 and a stream's final message rebuilt by its provider's reassembler."""
 
-import zlib
 from dataclasses import dataclass
 
 import orjson
@@ -9,7 +8,7 @@ import orjson
 from providers.registry import PROVIDERS, spec_for
 from providers.requests import RequestInfo, request_info
 from providers.tokens import TokenUsage
-from usage.bodystore.store import request_bytes
+from usage.bodystore.store import body_decompress, request_bytes
 from usage.models import UsageLog, UsageLogBody
 
 # Which function rebuilds the final response object of a stream, by (provider, path).
@@ -47,7 +46,7 @@ def usage_log_bodies(log: UsageLog) -> LogBodies:
     except UsageLogBody.DoesNotExist:
         return LogBodies()
     raw_request, missing = request_bytes(log.organization_id, body)
-    raw_response = _decompress(body.response_body)
+    raw_response = body_decompress(body.response_body)
     is_stream = log.streamed or body.response_content_type.startswith("text/event-stream")
     response_message = None
     if is_stream:
@@ -68,17 +67,6 @@ def usage_log_bodies(log: UsageLog) -> LogBodies:
         response_truncated=body.response_truncated,
         request_missing_pieces=missing,
     )
-
-
-def _decompress(stored) -> bytes:
-    data = bytes(stored or b"")
-    if not data:
-        return b""
-    try:
-        return zlib.decompress(data)
-    except zlib.error:
-        # Not compressed (a row written by hand): show it as it is.
-        return data
 
 
 def _text(raw: bytes) -> str | None:
@@ -104,7 +92,7 @@ def usage_log_metered(log: UsageLog, body: UsageLogBody | None) -> tuple[TokenUs
     meter = spec_for(log.provider).meter_for(log.path.partition("?")[0].rstrip("/") or "/")
     if meter is None:
         return None
-    raw = _decompress(body.response_body)
+    raw = body_decompress(body.response_body)
     if log.streamed or body.response_content_type.startswith("text/event-stream"):
         meter.feed(raw)
         meter.close()
