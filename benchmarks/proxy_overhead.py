@@ -6,8 +6,10 @@ It sets up everything itself: a throw-away SQLite database under a temp dir (or 
   * a fast fake Anthropic upstream        benchmarks/fake_upstream.py   (pinned to CPU 0)
   * the product: ONE uvicorn worker        codecosts.asgi:application    (pinned to CPU 1)
     --loop uvloop --http httptools --no-access-log --lifespan on, rate limits off,
-    LOG_LEVEL=WARNING, usage written in-process (or, with --redis, by a Celery worker
-    process, pinned to CPU 0, as in production)
+    LOG_LEVEL=WARNING; usage written by local mode's writer process (`manage.py
+    usage_writer`, what `make run` starts beside the server), or with --redis by a Celery
+    worker as in production (either pinned to CPU 0, paused during the run and drained
+    after: the writes are not the proxy's cost); --in-process-writes: in the server
   * the aiohttp load client                benchmarks/load_client.py     (pinned to CPU 0)
 
   * the raw-ASGI floor                    benchmarks/raw_asgi_floor.py  (pinned to CPU 1)
@@ -449,7 +451,9 @@ def main() -> int:
                     help="throughput: alternating rounds per side (seconds/rounds each; the VM's speed drifts)")
     ap.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
     ap.add_argument("--worker-live", action="store_true",
-                    help="with --redis: let the worker write during the run (default: paused until the run ends)")
+                    help="let the worker (or the writer) write during the run (default: paused until the run ends)")
+    ap.add_argument("--in-process-writes", action="store_true",
+                    help="without --redis: usage written inside the server process, not by a writer process")
     ap.add_argument("--variant", choices=("no-usage", "switch-0.5ms"),
                     help="diagnostic: run a modified proxy (see variant_server.py)")
     ap.add_argument("--max-noise", type=float, default=0.25, metavar="CORES",
@@ -534,6 +538,9 @@ def main() -> int:
         py = sys.executable
         upstream = procs.start("upstream", [py, str(BENCH / "fake_upstream.py"), "--port", str(upstream_port)], env, cpu_front)
         worker = None
+        if not args.redis and not args.in_process_writes:
+            env["USAGE_WRITER"] = "1"
+            worker = procs.start("worker", [py, str(ROOT / "manage.py"), "usage_writer"], env, cpu_front)
         if args.redis:
             worker = procs.start(
                 "worker",
@@ -584,8 +591,8 @@ def main() -> int:
         client = procs.start("client", [*client_args, "--out", str(out)], env, cpu_front)
         # The client's own phase limits bound it; this is a backstop.
         if worker and not args.worker_live:
-            # Celery's writes would compete for CPU 0 with the client and the upstream (and
-            # are not the proxy's cost): records wait in Redis until the run is over.
+            # The writes would compete for CPU 0 with the client and the upstream (and are
+            # not the proxy's cost): records wait in Redis, or the outbox, until the end.
             worker.send_signal(signal.SIGSTOP)
         client.wait(timeout=1800)
         if worker and not args.worker_live:
@@ -616,9 +623,11 @@ def main() -> int:
         }
         table, checks = report(results, extra)
 
+        paused = "writing during the run" if args.worker_live else "paused during the run, drained after"
         mode = (
-            f"Celery worker via Redis ({'writing during the run' if args.worker_live else 'paused during the run, drained after'})"
-            if args.redis else "in-process usage writes"
+            f"Celery worker via Redis ({paused})" if args.redis
+            else "in-process usage writes" if args.in_process_writes
+            else f"usage writer process ({paused})"
         )
         db = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
         header = [
@@ -626,7 +635,7 @@ def main() -> int:
             + (f"\nDIAGNOSTIC VARIANT {args.variant} (benchmarks/variant_server.py): not the product as shipped" if args.variant else ""),
             f"commit {git_describe()}; Python {platform.python_version()}; {ncpu} CPUs; "
             + (f"nice {args.nice}; " if args.nice else "")
-            + ("proxy pinned to CPU 1, client + upstream" + (" + worker + redis" if worker else "") + " to CPU 0"
+            + ("proxy pinned to CPU 1, client + upstream" + (" + worker + redis" if args.redis else " + usage writer" if worker else "") + " to CPU 0"
                if pin else "no CPU pinning"),
             f"other processes on the machine used {results['others_cores']:.2f} cores on average "
             "during the measured rounds" + ("  (NOISY: numbers may be off)" if results["others_cores"] > 0.15 else ""),

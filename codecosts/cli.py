@@ -361,6 +361,8 @@ def command_proxy_start(*, host: str | None, port: int | None, shell: str | None
         write_private(var / SECRET_KEY_FILE, secrets.token_urlsafe(50) + "\n")
     os.environ.setdefault("LOCAL_MODE", "1")
     os.environ.setdefault("LOCAL_ONLY", "1")
+    # Usage written by a process of its own, beside the server (usage.writer).
+    os.environ.setdefault("USAGE_WRITER", "1")
     manage = [sys.executable, str(ROOT / "manage.py")]
     migrated = subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], check=False)
     if migrated.returncode:

@@ -3,6 +3,9 @@
 With nothing set, the product runs as a local proxy: SQLite under var/, local-memory
 cache, usage tasks executed in-process. REDIS_URL switches cache, rate limits and the
 Celery broker to Redis; DATABASE_URL switches the database.
+
+One module on purpose: Django reads its settings from one module, and every variable a
+deployment may set is found here, in one place.
 """
 
 from pathlib import Path
@@ -213,6 +216,9 @@ ALERT_WEBHOOKS_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOKS_ALLOW_PRIVATE", default=
 # --- Usage pipeline ------------------------------------------------------------------
 # Where records wait, on disk, while the broker is unreachable.
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(VAR_DIR / "spool")))
+# Without REDIS_URL: usage is written by a process of its own, which `manage.py serve`
+# starts (usage.writer; `codecosts proxy start` sets it), rather than in the server's.
+USAGE_WRITER = env.bool("USAGE_WRITER", default=False)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 if REDIS_URL:

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -79,6 +80,13 @@ class LocalProxy:
 @pytest.fixture(scope="module")
 def local_proxy(tmp_path_factory, fake_upstream):
     """`codecosts proxy start --port N`, as from a first terminal."""
+    with running_local_proxy(tmp_path_factory, fake_upstream) as proxy:
+        yield proxy
+
+
+@contextmanager
+def running_local_proxy(tmp_path_factory, fake_upstream):
+    """`codecosts proxy start --port N` with a home and var/ of its own, until the end."""
     if not CODECOSTS.exists():
         pytest.fail(f"{CODECOSTS} is missing: `make .venv/.cli` installs the command")
     home = tmp_path_factory.mktemp("cli-home")

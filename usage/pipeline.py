@@ -3,7 +3,8 @@
 `record()` is called on the event loop: it only puts the record on an in-memory queue.
 A shipper thread compresses bodies, batches records (by count and bytes,
 usage.records.batches) and publishes them to the Celery `usage` queue (or, with no
-REDIS_URL, writes them in-process). While the broker (or, in process, the database) is
+REDIS_URL, has local mode's writer process write them, usage.writer, or writes them
+in-process). While the broker (the writer; in process, the database) is
 unreachable, batches are appended to the spool on disk (usage.spool) and delivered when
 it answers again; the worker's write is idempotent on the record id, so a batch
 delivered twice is harmless. A batch refused for what it holds is split until the
@@ -20,6 +21,7 @@ import time
 import orjson
 from django.conf import settings
 
+from usage import writer
 from usage.bodystore.recent import RecentPieces
 from usage.journal import Journal, recover
 from usage.records import (
@@ -128,11 +130,13 @@ def flush(timeout: float = 10.0) -> bool:
 
 
 def deliver(payloads: list[dict]) -> None:
-    """Publish a batch to the usage queue, or write it here when tasks run in-process."""
+    """Publish a batch to the usage queue; without one, to the writer process, or write it here."""
     from usage.services.logs import usage_log_record_many
     from usage.tasks import usage_log_record_batch
 
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    if settings.CELERY_TASK_ALWAYS_EAGER and settings.USAGE_WRITER:
+        writer.outbox().put(payloads)
+    elif settings.CELERY_TASK_ALWAYS_EAGER:
         from django.db import close_old_connections
 
         close_old_connections()
@@ -161,10 +165,10 @@ def unreachable(error: BaseException) -> bool:
 
 
 class Shipper(threading.Thread):
-    def __init__(self, spool: Spool, journal: Journal | None = None):
+    def __init__(self, spool: Spool, journal: Journal | None = None, deliver=None):
         super().__init__(name="usage-shipper", daemon=True)
-        self.spool = spool
-        self.journal = journal
+        self.spool, self.journal = spool, journal
+        self.deliver = deliver  # None: this module's deliver()
         self.retry_at = 0.0
         self.spool_pending = spool.has_pending()
         # Payloads the spool could not take (a full disk): kept here and retried.
@@ -214,6 +218,8 @@ class Shipper(threading.Thread):
                 self.ship(batch)
             if self.journal is not None and records:
                 self.journal.out([r.id for r in records])
+            if settings.USAGE_WRITER and settings.CELERY_TASK_ALWAYS_EAGER:
+                writer.outbox().announce()  # what the writer process wrote meanwhile
             if self.spool_pending and time.monotonic() >= self.retry_at:
                 self.spool_pending = not (self._deliver_held() and self.spool.drain(self.send))
                 if self.spool_pending:
@@ -272,7 +278,7 @@ class Shipper(threading.Thread):
         anything else is split until the refused record is alone, which then goes without
         its bodies, and to the dead-letter file if even that is refused."""
         try:
-            deliver(payloads)
+            (self.deliver or deliver)(payloads)
             return
         except Exception as error:  # noqa: BLE001
             if unreachable(error):

@@ -3,7 +3,8 @@
 It makes sure the `local` endpoint exists, prints the lines that point the user's tools at
 it (in the syntax of their shell), the `codecosts` commands to type next and a dashboard
 link, leaves the `codecosts` command its key and this server's URL under var/
-(proxy/local.py), then runs uvicorn in this process. Nothing slow happens before uvicorn
+(proxy/local.py), then runs uvicorn in this process, and beside it the process that
+writes its usage (USAGE_WRITER, usage.writer). Nothing slow happens before uvicorn
 binds: a second `make run` starts in seconds.
 """
 
@@ -224,4 +225,15 @@ class Command(BaseCommand):
 
         import uvicorn
 
-        uvicorn.run(**uvicorn_options(host=host, port=port))
+        writer = None
+        if settings.CELERY_TASK_ALWAYS_EAGER and settings.USAGE_WRITER:
+            from usage.writer import WriterSupervisor
+
+            writer = WriterSupervisor()
+            writer.start()
+        try:
+            uvicorn.run(**uvicorn_options(host=host, port=port))
+        finally:
+            if writer is not None:
+                # After uvicorn's shutdown, which delivered the last batches.
+                writer.stop()
