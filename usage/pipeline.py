@@ -190,10 +190,11 @@ class Shipper(threading.Thread):
             item = _queue.get(timeout=RETRY_SECONDS)
         except queue.Empty:
             item = None
+        if isinstance(item, UsageRecord) and _queue.qsize() < BATCH_SIZE:
+            # Linger so a batch carries many records (one publish or write per batch),
+            # asleep rather than waiting on the queue: queuing a record wakes nobody.
+            time.sleep(LINGER_SECONDS)
         records, markers, stop = [], [], False
-        # Linger briefly so a batch carries many records: one publish (or one write)
-        # per batch, whatever the request rate.
-        deadline = time.monotonic() + LINGER_SECONDS
         while item is not None:
             if item is _STOP:
                 stop = True
@@ -201,11 +202,10 @@ class Shipper(threading.Thread):
                 markers.append(item)
             else:
                 records.append(item)
-            remaining = deadline - time.monotonic()
-            if stop or markers or len(records) >= BATCH_SIZE or remaining <= 0:
+            if stop or markers or len(records) >= BATCH_SIZE:
                 break
             try:
-                item = _queue.get(timeout=remaining)
+                item = _queue.get_nowait()
             except queue.Empty:
                 item = None
         for hook in record_hooks if records else ():

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,6 +39,16 @@ logger = logging.getLogger("codecosts.usage")
 POLL_SECONDS = 0.05
 RETRY_SECONDS = 2.0
 RESTART_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenLog:
+    """What the web process is told of a log the writer wrote (usage.signals)."""
+
+    organization_id: str
+    endpoint_id: str | None
+    person: str
+    cost_cents: Decimal | None
 
 
 class Outbox:
@@ -77,7 +88,7 @@ class Outbox:
 
     def announce(self) -> int:
         """The web process: announce `usage_logs_written` for the logs the writer wrote
-        since last asked (lightweight UsageLog objects: what budgets read of them)."""
+        since last asked (as WrittenLog: what follows of them)."""
         from usage.models import UsageLog
         from usage.signals import usage_logs_written
 
@@ -95,8 +106,7 @@ class Outbox:
                 path.unlink(missing_ok=True)
                 continue
             logs += [
-                UsageLog(organization_id=organization_id, endpoint_id=endpoint_id or None, person=person,
-                         cost_cents=None if cost is None else Decimal(cost))
+                WrittenLog(organization_id, endpoint_id or None, person, None if cost is None else Decimal(cost))
                 for organization_id, endpoint_id, person, cost in written
             ]
         if logs:
