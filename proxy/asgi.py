@@ -1,27 +1,30 @@
-"""The ASGI application: a lean Django handler for proxy paths, Django's own for the rest.
+"""The ASGI application: proxy paths are served by a lean handler of their own, the rest
+by Django's.
 
-Proxy requests skip what makes Django's stock ASGI handler slow for a pass-through: the
-middleware stack (sessions, CSRF, auth, messages: each MiddlewareMixin class costs a thread
-hop), the per-request thread executor of ThreadSensitiveContext, and the request signals
-whose receivers only manage database connections of the event-loop thread, which the
-proxy never uses. URL routing, requests and responses are still Django's.
+A proxy request is a pass-through, so its handler keeps of Django what it uses: the
+settings, the URL patterns (proxy/urls.py, each path resolved once, then looked up) and
+HttpResponse for the answers the proxy makes itself (proxy.errors). It builds no
+HttpRequest (a `ProxyRequest`: scope, method, path, body), runs no middleware (each
+MiddlewareMixin class costs a thread hop), no per-request thread executor and no request
+signals, and sends what the view answers itself (proxy.responses). A view that raises is
+a 500 in the provider's shape; a client that disconnects cancels the view, as under
+Django's handler.
 """
 
 import asyncio
-import io
 import ipaddress
-from contextlib import closing
+import logging
 
 import orjson
 from django.conf import settings
-from django.core.exceptions import RequestAborted
-from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpResponse
-from django.urls import set_script_prefix
+from django.urls import Resolver404, resolve
 
 from proxy import errors
 from proxy.paths import PathRefused, canonical_path, query_is_clean
+from proxy.responses import close, send_response
+
+logger = logging.getLogger("codecosts.proxy")
 
 PROXY_PATH_PREFIXES = ("/proxy/",)
 _NOT_LOOPBACK = "Codecosts runs in local-only mode and accepts loopback connections only."
@@ -32,86 +35,127 @@ class _RequestProcessed(Exception):
     pass
 
 
-class ProxyASGIHandler(ASGIHandler):
-    def load_middleware(self, is_async=False):
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+class _Disconnected(Exception):
+    pass
 
+
+class ProxyRequest:
+    """What a proxy view reads of its request: its ASGI scope, method, path and body."""
+
+    __slots__ = ("scope", "method", "path", "body")
+
+    def __init__(self, scope: dict, body: bytes):
+        self.scope = scope
+        self.method = scope["method"]
+        self.path = scope["path"]
+        self.body = body
+
+    def read(self) -> bytes:
+        return self.body
+
+
+# (ROOT_URLCONF, path) -> its ResolverMatch: the paths clients use are few.
+_ROUTES: dict[tuple[str, str], object] = {}
+_ROUTES_LIMIT = 4096
+
+
+def _route(path: str):
+    key = (settings.ROOT_URLCONF, path)
+    match = _ROUTES.get(key)
+    if match is None:
+        if len(_ROUTES) >= _ROUTES_LIMIT:
+            _ROUTES.clear()
+        match = _ROUTES[key] = resolve(path)
+    return match
+
+
+async def _answer(request: ProxyRequest):
+    """The view's answer; the provider's 404 or 500 when there is no view or it fails."""
+    try:
+        match = _route(request.path)
+    except Resolver404:
+        return errors.error_response(
+            errors.provider_for_path(request.path), 404, f"Unknown path: {request.path}"
+        )
+    try:
+        return await match.func(request, *match.args, **match.kwargs)
+    except Exception:
+        logger.exception("proxy view failed: %s %s", request.method, request.path)
+        return errors.error_response(
+            errors.provider_for_path(request.path), 500, "Codecosts failed to handle this request."
+        )
+
+
+class ProxyASGIHandler:
     async def __call__(self, scope, receive, send):
-        await self.handle(scope, receive, send)
-
-    async def handle(self, scope, receive, send):
         path, refused = _admit(scope)
         if refused is not None:
-            await self.send_response(refused, send)
+            await send_response(refused, send)
             return
         if path != scope["path"]:
-            # Django routes on `path`: from here on only the canonical one exists.
+            # Routed, metered and forwarded: only the canonical path exists from here on.
             scope = {**scope, "path": path, "raw_path": path.encode()}
-        provider = errors.provider_for_path(path)
         try:
-            body = await self.read_body_capped(scope, receive)
-        except RequestAborted:
+            body = await read_body_capped(scope, receive)
+        except _Disconnected:
             return
         if body is None:
             limit = settings.PROXY_MAX_REQUEST_BYTES
             response = errors.error_response(
-                provider, 413, f"Request body is larger than the proxy's limit of {limit} bytes."
+                errors.provider_for_path(path), 413, f"Request body is larger than the proxy's limit of {limit} bytes."
             )
-            await self.send_response(response, send)
+            await send_response(response, send)
             return
-
-        set_script_prefix(get_script_prefix(scope))
-        with closing(body):
-            request, error_response = self.create_request(scope, body)
-            if request is None:
-                await self.send_response(error_response, send)
-                return
-            response = None
+        response = None
+        try:
             try:
-                try:
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self.listen_for_disconnect(receive))
-                        response = await self.run_get_response(request)
-                        await self.send_response(response, send)
-                        raise _RequestProcessed
-                except* (_RequestProcessed, RequestAborted):
-                    pass
-            finally:
-                if response is not None:
-                    # Runs the exchange's closers (which log it if the stream never
-                    # started). The request_finished receivers find no database
-                    # connection on this thread, so this never blocks.
-                    response.close()
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(_listen_for_disconnect(receive))
+                    response = await _answer(ProxyRequest(scope, body))
+                    await send_response(response, send)
+                    raise _RequestProcessed
+            except* (_RequestProcessed, _Disconnected):
+                pass
+        finally:
+            if response is not None:
+                # The exchange's closers: they log it if its stream never started.
+                close(response)
 
-    async def read_body_capped(self, scope, receive):
-        """Read the whole request body into memory; None when it exceeds the limit."""
-        limit = settings.PROXY_MAX_REQUEST_BYTES
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    if int(value) > limit:
-                        return None
-                except ValueError:
-                    pass
-                break
-        parts = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise RequestAborted()
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > limit:
+
+async def _listen_for_disconnect(receive):
+    """Raise _Disconnected when the client goes (cancelling the view and the stream)."""
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise _Disconnected
+    raise AssertionError(f"unexpected {message['type']!r} after the request body")
+
+
+async def read_body_capped(scope, receive) -> bytes | None:
+    """Read the whole request body into memory; None when it exceeds the limit."""
+    limit = settings.PROXY_MAX_REQUEST_BYTES
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                if int(value) > limit:
                     return None
-                parts.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return io.BytesIO(b"".join(parts) if len(parts) != 1 else parts[0])
+            except ValueError:
+                pass
+            break
+    parts = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                return None
+            parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts) if len(parts) != 1 else parts[0]
 
 
 def _admit(scope) -> tuple[str, HttpResponse | None]:

@@ -12,7 +12,7 @@ import time
 import aiohttp
 import yarl
 from django.conf import settings
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 
 from accounts.selectors import api_key_hash, api_key_is_well_formed
 from providers.registry import spec_for
@@ -20,6 +20,7 @@ from proxy import errors, limits, upstream
 from proxy.exchange import Exchange
 from proxy.headers import forward_headers, response_headers, upstream_request_id
 from proxy.lookups import EndpointRef, KeyRef, endpoint_for_slug, key_for_digest
+from proxy.responses import ProxyResponse
 from usage.records import Outcome
 
 logger = logging.getLogger("codecosts.proxy")
@@ -180,9 +181,9 @@ async def _pass_through(response, provider: str, deadline: float):
             finally:
                 response.close()
 
-        streaming = StreamingHttpResponse(relay(), status=response.status, headers=headers)
+        streaming = ProxyResponse(response.status, headers, stream=relay())
         # Frees the upstream connection even if the client left before the stream started.
-        streaming._resource_closers.append(response.close)
+        streaming.closers.append(response.close)
         return streaming
     try:
         body = await _read_capped(response, deadline)
@@ -194,7 +195,7 @@ async def _pass_through(response, provider: str, deadline: float):
     if body is None:
         response.close()
         return errors.error_response(provider, 502, "The provider's response is too large.")
-    return HttpResponse(body, status=response.status, headers=headers)
+    return ProxyResponse(response.status, headers, body=body)
 
 
 async def _buffered(response, exchange: Exchange, headers, deadline: float):
@@ -221,10 +222,10 @@ async def _buffered(response, exchange: Exchange, headers, deadline: float):
     exchange.meter.feed_body(body)
     exchange.keep(body)
     exchange.finish(Outcome.OK if response.status < 400 else Outcome.UPSTREAM_ERROR)
-    return HttpResponse(body, status=response.status, headers=headers)
+    return ProxyResponse(response.status, headers, body=body)
 
 
-def _stream(response, exchange: Exchange, headers) -> StreamingHttpResponse:
+def _stream(response, exchange: Exchange, headers) -> ProxyResponse:
     exchange.streamed = True
     headers["cache-control"], headers["x-accel-buffering"] = "no-cache", "no"
 
@@ -256,8 +257,8 @@ def _stream(response, exchange: Exchange, headers) -> StreamingHttpResponse:
             response.close()
             exchange.finish(outcome)
 
-    streaming = StreamingHttpResponse(relay(), status=response.status, headers=headers)
+    streaming = ProxyResponse(response.status, headers, stream=relay())
     # If the client goes away before the stream starts, the generator never runs; the
     # response's closers still log the exchange and free the upstream connection.
-    streaming._resource_closers.append(lambda: (response.close(), exchange.finish(Outcome.CLIENT_DISCONNECTED)))
+    streaming.closers.append(lambda: (response.close(), exchange.finish(Outcome.CLIENT_DISCONNECTED)))
     return streaming
