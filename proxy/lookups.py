@@ -4,7 +4,8 @@ The proxy reads two things per call: the endpoint by slug and, when the call car
 one, the Codecosts key by its digest. A process keeps a lookup (or its absence) for
 PROXY_ENDPOINT_CACHE_SECONDS (5 s by default), so a deleted endpoint or a revoked key
 takes effect everywhere within that time; the shared cache entry is deleted at once by
-the services that change them. A database read runs in a thread, never on the loop.
+the services that change them. A database read runs in a thread, never on the loop, and
+a lookup in use is read again in the background before it expires: no call waits for it.
 """
 
 import asyncio
@@ -62,6 +63,7 @@ class _Lookup:
         self.ref = ref
         self.local: dict[str, tuple[float, object]] = {}
         self.inflight: dict[str, asyncio.Future] = {}
+        self.refreshing: set[asyncio.Task] = set()
         self.load_async = sync_to_async(self.load, thread_sensitive=False)
 
     def load(self, key: str):
@@ -91,7 +93,23 @@ class _Lookup:
         now = time.monotonic()
         hit = self.local.get(key)
         if hit is not None and hit[0] > now:
+            if hit[0] - now < settings.PROXY_ENDPOINT_CACHE_SECONDS / 5 and key not in self.inflight:
+                # In its last fifth: read again in the background, so that a key in use is
+                # never waited for (and still no older than the cache's seconds).
+                task = asyncio.ensure_future(self._refresh(key))
+                self.refreshing.add(task)
+                task.add_done_callback(self.refreshing.discard)
             return hit[1]
+        return await self._fetch(key)
+
+    async def _refresh(self, key: str) -> None:
+        try:
+            await self._fetch(key)
+        except Exception:  # noqa: BLE001 - the entry expires as it would have; the next call reads it
+            logger.warning("%s lookup could not be refreshed in the background", self.name, exc_info=True)
+
+    async def _fetch(self, key: str):
+        now = time.monotonic()
         # One lookup per key at a time: a burst of requests for a cold key shares it.
         pending = self.inflight.get(key)
         if pending is not None:
