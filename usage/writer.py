@@ -6,9 +6,11 @@ whenever it dies (`WriterSupervisor`), and the writer stops when its parent is g
 They meet in the outbox, a directory beside the spool (USAGE_SPOOL_DIR/outbox), as web
 processes and Celery workers meet in the broker in hosted mode:
 
-- the web process's shipper puts each batch there as one file, written whole, synced
-  and then renamed into place (`Outbox.put`), so a batch is out of the web process once
-  the rename is done and nothing is lost if either process is killed;
+- the web process's shipper puts each batch there as one file, written whole and then
+  renamed into place (`Outbox.put`), so a batch is out of the web process once the
+  rename is done and nothing is lost if either process is killed (like the journal, the
+  file is not synced: what the machine going down at that moment loses is the batches
+  the writer had not yet taken);
 - the writer takes the files oldest first and writes them, as the Celery task does
   (a batch refused for what it holds is split down to the record, then a dead letter;
   while the database does not answer, the file waits), and deletes each when written;
@@ -56,35 +58,47 @@ class Outbox:
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
+        self._path = str(self.directory)
         self._counter = itertools.count()
 
-    def _write(self, prefix: str, data: bytes, *, sync: bool) -> None:
-        """A file that appears whole or not at all."""
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def _write(self, prefix: str, data: bytes) -> None:
+        """A file that appears whole or not at all (plain os calls: the shipper writes one
+        a batch)."""
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter)}.jsonl"
-        temporary = self.directory / f".{name}.tmp"
-        with open(temporary, "wb") as output:
-            output.write(data)
-            if sync:
-                output.flush()
-                os.fsync(output.fileno())
-        os.rename(temporary, self.directory / f"{prefix}{name}")
+        temporary = os.path.join(self._path, f".{name}.tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileNotFoundError:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.rename(temporary, os.path.join(self._path, prefix + name))
 
     def put(self, payloads: list[dict]) -> None:
-        """The web process: hand a batch to the writer (synced, as the spool is)."""
-        self._write("batch-", b"".join(orjson.dumps(p) + b"\n" for p in payloads), sync=True)
+        """The web process: hand a batch to the writer. Not synced, as the journal is not:
+        a file survives the kill of either process; a batch the writer has not taken yet
+        is lost only if the machine goes down in the moment between."""
+        self._write("batch-", b"".join(orjson.dumps(p) + b"\n" for p in payloads))
+
+    def _named(self, prefix: str) -> list[str]:
+        try:
+            return sorted(name for name in os.listdir(self._path) if name.startswith(prefix))
+        except FileNotFoundError:
+            return []
 
     def batches(self) -> list[Path]:
         """The writer: the batches waiting, oldest first."""
-        try:
-            return sorted(self.directory.glob("batch-*.jsonl"))
-        except FileNotFoundError:
-            return []
+        return [self.directory / name for name in self._named("batch-")]
 
     def tell_written(self, written: list[list]) -> None:
         """The writer: what follows the logs of a batch it wrote, for the web process."""
         if written:
-            self._write("written-", orjson.dumps(written), sync=False)
+            self._write("written-", orjson.dumps(written))
 
     def announce(self) -> int:
         """The web process: announce `usage_logs_written` for the logs the writer wrote
@@ -92,12 +106,8 @@ class Outbox:
         from usage.models import UsageLog
         from usage.signals import usage_logs_written
 
-        try:
-            paths = sorted(self.directory.glob("written-*.jsonl"))
-        except FileNotFoundError:
-            return 0
         logs = []
-        for path in paths:
+        for path in (self.directory / name for name in self._named("written-")):
             try:
                 written = orjson.loads(path.read_bytes())
                 path.unlink()
