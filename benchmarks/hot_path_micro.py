@@ -48,7 +48,7 @@ from load_client import HEADERS, request_body  # noqa: E402
 from proxy import exchange as exchange_module  # noqa: E402
 from proxy import headers, upstream, views  # noqa: E402
 from accounts.selectors import api_key_hash  # noqa: E402
-from proxy.asgi import ProxyASGIHandler, _admit  # noqa: E402
+from proxy.asgi import _admit  # noqa: E402
 from proxy.lookups import EndpointRef, KeyRef, _endpoints, _keys, endpoint_for_slug  # noqa: E402
 from providers.registry import spec_for  # noqa: E402
 from providers.requests import request_info  # noqa: E402
@@ -119,7 +119,6 @@ def main() -> None:
 
     pipeline.record = record
     resolver = get_resolver()
-    handler = ProxyASGIHandler()
     rows = []
 
     def add(name, fn, **kw):
@@ -174,6 +173,21 @@ def main() -> None:
         x.finish("ok")
 
     add("Exchange + meter.feed_body + keep + finish()  [builds UsageRecord]", feed_and_finish)
+    try:
+        from proxy.responses import ProxyResponse
+
+        add("ProxyResponse(200, headers=16)  [lean handler]", lambda: ProxyResponse(200, kept, body=MESSAGE))
+    except ImportError:
+        pass
+    event = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+             b'"delta":{"type":"text_delta","text":"Hello, world"}}\n\n')
+    streaming = exchange()
+
+    def per_event():
+        streaming.meter.feed(event)
+        streaming.keep(event)
+
+    add("meter.feed + keep, one SSE content_block_delta event  [per streamed event]", per_event, number=20000)
     records.clear()
     try:
         feed_and_finish()
@@ -214,15 +228,25 @@ def main() -> None:
                     raise KeyError
             except* KeyError:
                 pass
-        rows.append(("TaskGroup + disconnect-listener task + cancel  [proxy/asgi.py handle]",
+        rows.append(("TaskGroup + disconnect-listener task + cancel  [Django's handler, before 16]",
                      (time.perf_counter() - t0) / n * 1e6))
 
+        loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        for _ in range(2000):
-            request = ASGIRequest(SCOPE, io.BytesIO(BODY))
-            request.urlconf = None
-            handler.resolve_request(request)
-        rows.append(("ASGIRequest + resolve_request  [Django, together]", (time.perf_counter() - t0) / 2000 * 1e6))
+        for _ in range(n):
+            listener = loop.create_task(listen())
+            await asyncio.sleep(0)  # it starts waiting, as a real listener does
+            listener.cancel()
+        await asyncio.sleep(0)
+        rows.append(("disconnect-listener task, started then cancelled  [proxy/asgi.py]",
+                     (time.perf_counter() - t0) / n * 1e6))
+
+        from proxy.asgi import ProxyRequest, _route
+
+        t0 = time.perf_counter()
+        for _ in range(n):
+            _route(ProxyRequest(SCOPE, BODY).path)
+        rows.append(("ProxyRequest + _route (resolved once)  [lean handler]", (time.perf_counter() - t0) / n * 1e6))
 
     asyncio.run(async_steps())
 

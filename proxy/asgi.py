@@ -31,10 +31,6 @@ _NOT_LOOPBACK = "Codecosts runs in local-only mode and accepts loopback connecti
 LOCAL_PATH_PREFIXES = ("/anthropic/", "/openai/")
 
 
-class _RequestProcessed(Exception):
-    pass
-
-
 class _Disconnected(Exception):
     pass
 
@@ -107,26 +103,30 @@ class ProxyASGIHandler:
             await send_response(response, send)
             return
         response = None
+        # The client's going away cancels this task: the view and the stream see
+        # CancelledError (and log the call as the client's disconnect).
+        this = asyncio.current_task()
+        listener = asyncio.get_running_loop().create_task(_listen_for_disconnect(receive, this))
         try:
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(_listen_for_disconnect(receive))
-                    response = await _answer(ProxyRequest(scope, body))
-                    await send_response(response, send)
-                    raise _RequestProcessed
-            except* (_RequestProcessed, _Disconnected):
-                pass
+            response = await _answer(ProxyRequest(scope, body))
+            await send_response(response, send)
+        except asyncio.CancelledError:
+            if not (listener.done() and not listener.cancelled() and listener.result()):
+                raise  # not the client: the server is stopping
+            this.uncancel()
         finally:
+            listener.cancel()
             if response is not None:
                 # The exchange's closers: they log it if its stream never started.
                 close(response)
 
 
-async def _listen_for_disconnect(receive):
-    """Raise _Disconnected when the client goes (cancelling the view and the stream)."""
+async def _listen_for_disconnect(receive, handler: asyncio.Task) -> bool:
+    """Cancel the handler's task when the client goes; True then."""
     message = await receive()
     if message["type"] == "http.disconnect":
-        raise _Disconnected
+        handler.cancel()
+        return True
     raise AssertionError(f"unexpected {message['type']!r} after the request body")
 
 

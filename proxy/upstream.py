@@ -6,6 +6,7 @@ aiohttp ClientSession reaches 770-880 (README, "Choices that decided the hot pat
 """
 
 import asyncio
+import functools
 
 import aiohttp
 from django.conf import settings
@@ -39,11 +40,17 @@ def session() -> aiohttp.ClientSession:
 
 
 def timeout() -> aiohttp.ClientTimeout:
+    return _timeout(settings.PROXY_CONNECT_TIMEOUT, settings.PROXY_READ_TIMEOUT)
+
+
+@functools.lru_cache(maxsize=8)
+def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    # Immutable: one per setting, not one per call.
     return aiohttp.ClientTimeout(
         total=None,
-        sock_connect=settings.PROXY_CONNECT_TIMEOUT,
+        sock_connect=connect,
         # No byte from upstream for this long cancels the request.
-        sock_read=settings.PROXY_READ_TIMEOUT,
+        sock_read=read,
     )
 
 

@@ -21,6 +21,7 @@ processes and Celery workers meet in the broker in hosted mode:
   `usage_logs_written` with them (`Outbox.announce`), where budgets recount.
 """
 
+import contextlib
 import itertools
 import logging
 import os
@@ -39,6 +40,7 @@ from django.conf import settings
 logger = logging.getLogger("codecosts.usage")
 
 POLL_SECONDS = 0.05
+ANNOUNCE_SECONDS = 0.25
 RETRY_SECONDS = 2.0
 RESTART_SECONDS = 1.0
 
@@ -60,6 +62,7 @@ class Outbox:
         self.directory = Path(directory)
         self._path = str(self.directory)
         self._counter = itertools.count()
+        self._announce_at = 0.0
 
     def _write(self, prefix: str, data: bytes) -> None:
         """A file that appears whole or not at all (plain os calls: the shipper writes one
@@ -102,18 +105,26 @@ class Outbox:
 
     def announce(self) -> int:
         """The web process: announce `usage_logs_written` for the logs the writer wrote
-        since last asked (as WrittenLog: what follows of them)."""
+        since last asked (as WrittenLog: what follows of them), at most every
+        ANNOUNCE_SECONDS (the spend of calls not yet announced is counted meanwhile as
+        pending: budgets.provisional)."""
         from usage.models import UsageLog
         from usage.signals import usage_logs_written
 
+        now = time.monotonic()
+        if now < self._announce_at:
+            return 0
+        self._announce_at = now + ANNOUNCE_SECONDS
         logs = []
-        for path in (self.directory / name for name in self._named("written-")):
+        for path in (os.path.join(self._path, name) for name in self._named("written-")):
             try:
-                written = orjson.loads(path.read_bytes())
-                path.unlink()
+                with open(path, "rb") as note:
+                    written = orjson.loads(note.read())
+                os.unlink(path)
             except (OSError, orjson.JSONDecodeError):
-                logger.exception("usage writer's note %s could not be read", path.name)
-                path.unlink(missing_ok=True)
+                logger.exception("usage writer's note %s could not be read", path)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
                 continue
             logs += [
                 WrittenLog(organization_id, endpoint_id or None, person, None if cost is None else Decimal(cost))

@@ -4,6 +4,7 @@ web process announces of the logs written. tests/test_local_writer.py runs it as
 process `codecosts proxy start` starts.
 """
 
+import time
 from decimal import Decimal
 
 import orjson
@@ -13,6 +14,7 @@ from budgets import services as budget_services
 from budgets import state
 from budgets.services import budget_create
 from tests.factories import TOKEN_USAGE_COST_CENTS, usage_record
+from usage import writer
 from usage.models import UsageLog
 from usage.records import record_to_payload
 from usage.signals import usage_logs_written
@@ -22,8 +24,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def box(settings, tmp_path):
+def box(settings, tmp_path, monkeypatch):
     settings.USAGE_SPOOL_DIR = tmp_path / "spool"
+    monkeypatch.setattr(writer, "ANNOUNCE_SECONDS", 0)
     return Outbox(tmp_path / "spool" / "outbox")
 
 
@@ -79,22 +82,34 @@ def test_a_line_that_is_no_record_is_a_dead_letter_and_the_rest_of_its_batch_is_
     assert [(entry["line"], entry["reason"]) for entry in kept] == [("{not json", "not a JSON line")]
 
 
-def test_the_web_process_announces_the_logs_the_writer_wrote_with_what_follows_them(box, endpoint):
+def test_the_web_process_announces_the_logs_the_writer_wrote_with_what_follows_them(box, endpoint, monkeypatch):
     box.put(payloads(endpoint, 2, attribution={"x-codecosts-user": "alice"}))
     Writer(box).write_waiting()
     seen = []
 
     def receiver(sender, logs, **kwargs):
-        seen.extend((str(log.organization_id), str(log.endpoint_id), log.person, log.cost_cents) for log in logs)
+        # What is announced (the writer here also signals its own writes, as UsageLog rows).
+        seen.extend((str(log.organization_id), str(log.endpoint_id), log.person, log.cost_cents)
+                    for log in logs if isinstance(log, writer.WrittenLog))
 
     usage_logs_written.connect(receiver, sender=UsageLog)
     try:
         assert box.announce() == 2
         assert box.announce() == 0  # each once
+        box.put(payloads(endpoint, 1))
+        Writer(box).write_waiting()
+        monkeypatch.setattr(writer, "ANNOUNCE_SECONDS", 0.5)
+        assert box.announce() == 1
+        box.put(payloads(endpoint, 1))
+        Writer(box).write_waiting()
+        assert box.announce() == 0  # at most every ANNOUNCE_SECONDS
+        time.sleep(0.5)
+        assert box.announce() == 1
     finally:
         usage_logs_written.disconnect(receiver, sender=UsageLog)
     cost = Decimal(TOKEN_USAGE_COST_CENTS)
-    assert seen == [(str(endpoint.organization_id), str(endpoint.id), "alice", cost)] * 2
+    assert seen[:2] == [(str(endpoint.organization_id), str(endpoint.id), "alice", cost)] * 2
+    assert len(seen) == 4
     assert names(box) == []
 
 
