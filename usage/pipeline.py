@@ -4,12 +4,12 @@
 A shipper thread compresses bodies, batches records (by count and bytes,
 usage.records.batches) and publishes them to the Celery `usage` queue (or, with no
 REDIS_URL, has local mode's writer process write them, usage.writer, or writes them
-in-process). While the broker (the writer; in process, the database) is
-unreachable, batches are appended to the spool on disk (usage.spool) and delivered when
-it answers again; the worker's write is idempotent on the record id, so a batch
-delivered twice is harmless. A batch refused for what it holds is split until the
-refused record is alone; that one goes without its bodies, and becomes a dead letter
-(usage.dead_letters) if even that is refused. No failure stops the shipper.
+in-process). While the broker (in process, the database) is unreachable, batches are
+appended to the spool on disk (usage.spool) and delivered when it answers again; the
+worker's write is idempotent on the record id, so a batch delivered twice is harmless.
+A batch refused for what it holds is split until the refused record is alone; that one
+goes without its bodies, and becomes a dead letter (usage.dead_letters) if even that is
+refused. No failure stops the shipper.
 """
 
 import atexit
@@ -139,11 +139,12 @@ def deliver(payloads: list[dict]) -> None:
     elif settings.CELERY_TASK_ALWAYS_EAGER:
         from django.db import close_old_connections
 
-        close_old_connections()
-        # One writer, in order: no piece can be still on its way.
+        close_old_connections()  # one writer, in order: no piece can be still on its way
         usage_log_record_many(records=[record_from_payload(payload) for payload in payloads], missing_ok=True)
     else:
-        usage_log_record_batch.apply_async(args=[payloads], retry=False)
+        # Named, not repr'd: Celery's saferepr of the bodies took 0.7 ms a publish.
+        batch = f"[{len(payloads)} records]"
+        usage_log_record_batch.apply_async(args=[payloads], retry=False, argsrepr=batch)
 
 
 def unreachable(error: BaseException) -> bool:
