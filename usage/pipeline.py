@@ -21,7 +21,7 @@ import time
 import orjson
 from django.conf import settings
 
-from usage import writer
+from usage import outbox
 from usage.bodystore.recent import RecentPieces
 from usage.journal import Journal, recover
 from usage.records import (
@@ -135,7 +135,7 @@ def deliver(payloads: list[dict]) -> None:
     from usage.tasks import usage_log_record_batch
 
     if settings.CELERY_TASK_ALWAYS_EAGER and settings.USAGE_WRITER:
-        writer.outbox().put(payloads)
+        outbox.current().put(payloads)
     elif settings.CELERY_TASK_ALWAYS_EAGER:
         from django.db import close_old_connections
 
@@ -220,7 +220,7 @@ class Shipper(threading.Thread):
             if self.journal is not None and records:
                 self.journal.out([r.id for r in records])
             if settings.USAGE_WRITER and settings.CELERY_TASK_ALWAYS_EAGER:
-                writer.outbox().announce()  # what the writer process wrote meanwhile
+                outbox.current().announce()  # what the writer process wrote meanwhile
             if self.spool_pending and time.monotonic() >= self.retry_at:
                 self.spool_pending = not (self._deliver_held() and self.spool.drain(self.send))
                 if self.spool_pending:

@@ -14,11 +14,12 @@ from budgets import services as budget_services
 from budgets import state
 from budgets.services import budget_create
 from tests.factories import TOKEN_USAGE_COST_CENTS, usage_record
-from usage import writer
+from usage import outbox as writer_outbox
 from usage.models import UsageLog
+from usage.outbox import Outbox
 from usage.records import record_to_payload
 from usage.signals import usage_logs_written
-from usage.writer import Outbox, Writer
+from usage.writer import Writer
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def box(settings, tmp_path, monkeypatch):
     settings.USAGE_SPOOL_DIR = tmp_path / "spool"
-    monkeypatch.setattr(writer, "ANNOUNCE_SECONDS", 0)
+    monkeypatch.setattr(writer_outbox, "ANNOUNCE_SECONDS", 0)
     return Outbox(tmp_path / "spool" / "outbox")
 
 
@@ -90,7 +91,7 @@ def test_the_web_process_announces_the_logs_the_writer_wrote_with_what_follows_t
     def receiver(sender, logs, **kwargs):
         # What is announced (the writer here also signals its own writes, as UsageLog rows).
         seen.extend((str(log.organization_id), str(log.endpoint_id), log.person, log.cost_cents)
-                    for log in logs if isinstance(log, writer.WrittenLog))
+                    for log in logs if isinstance(log, writer_outbox.WrittenLog))
 
     usage_logs_written.connect(receiver, sender=UsageLog)
     try:
@@ -98,7 +99,7 @@ def test_the_web_process_announces_the_logs_the_writer_wrote_with_what_follows_t
         assert box.announce() == 0  # each once
         box.put(payloads(endpoint, 1))
         Writer(box).write_waiting()
-        monkeypatch.setattr(writer, "ANNOUNCE_SECONDS", 0.5)
+        monkeypatch.setattr(writer_outbox, "ANNOUNCE_SECONDS", 0.5)
         assert box.announce() == 1
         box.put(payloads(endpoint, 1))
         Writer(box).write_waiting()
