@@ -4,14 +4,12 @@ next billed call it covers is refused in the provider's shape before anything is
 forwarded; count_tokens, other scopes and other organizations go on; the block lifts at
 the period's reset (a controllable clock)."""
 
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 
 from accounts.models import ApiKey
 from accounts.services import api_key_create
@@ -19,9 +17,9 @@ from budgets import state
 from budgets.models import Budget
 from budgets.periods import period_bounds
 from budgets.services import budget_create, budget_delete, budget_refresh
-from proxy import budget_gate, upstream
-from proxy.asgi import ProxyASGIHandler
+from proxy import budget_gate
 from proxy.models import ProxyEndpoint
+from tests.asgi import proxy_exchange
 from tests.factories import usage_record
 from usage import pipeline
 from usage.services.logs import usage_log_record_many
@@ -68,21 +66,7 @@ def call(slug: str, path: str = "/v1/messages", body: bytes = MESSAGES, **header
         + [(name.encode(), value.encode()) for name, value in headers.items()],
     }
 
-    async def run():
-        communicator = ApplicationCommunicator(ProxyASGIHandler(), scope)
-        await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
-        start = await communicator.receive_output(10)
-        received = b""
-        while True:
-            message = await communicator.receive_output(10)
-            received += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        await communicator.wait(10)
-        await upstream.close()
-        return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, received
-
-    return asyncio.run(run())
+    return proxy_exchange(scope, (body,))
 
 
 def spend(endpoint, calls: int = 1, **attribution):

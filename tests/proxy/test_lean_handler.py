@@ -4,17 +4,15 @@ no view or the view fails. It uses no private Django internals; test_view_outcom
 drives every way a forwarded exchange ends.
 """
 
-import asyncio
 import json
 import uuid
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 from django.test import override_settings
 from django.urls import re_path
 
-from proxy.asgi import ProxyASGIHandler
 from proxy.models import ProxyEndpoint
+from tests.asgi import proxy_exchange
 
 
 async def _crashing_view(request, **kwargs):
@@ -58,25 +56,7 @@ def http_scope(method: str, path: str, headers=()) -> dict:
 
 def exchange(method: str, path: str, chunks=(b"",)) -> tuple[int, dict, bytes]:
     """Run one request through ProxyASGIHandler; status, headers and body it sent."""
-
-    async def run():
-        communicator = ApplicationCommunicator(ProxyASGIHandler(), http_scope(method, path))
-        for index, chunk in enumerate(chunks):
-            await communicator.send_input(
-                {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}
-            )
-        start = await communicator.receive_output(5)
-        assert start["type"] == "http.response.start", f"first message is {start['type']}"
-        body = b""
-        while True:
-            message = await communicator.receive_output(5)
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        await communicator.wait(5)
-        return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, body
-
-    return asyncio.run(run())
+    return proxy_exchange(http_scope(method, path), chunks, timeout=5)
 
 
 @pytest.fixture

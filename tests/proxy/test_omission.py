@@ -13,15 +13,13 @@ import uuid
 
 import httpx
 import pytest
-from asgiref.testing import ApplicationCommunicator
 from django.test import Client
 
-from proxy import upstream
-from proxy.asgi import ProxyASGIHandler
 from proxy.exchange import bodies_omitted
 from proxy.lookups import endpoint_for_slug, lookups_clear
 from proxy.models import ProxyEndpoint
 from proxy.services import proxy_endpoint_create, proxy_endpoint_update
+from tests.asgi import proxy_exchange
 from tests.factories import usage_record
 from usage import pipeline
 from usage.models import UsageLog
@@ -91,22 +89,9 @@ def call(slug: str, body: bytes = MESSAGES, *, omit: str | None = None) -> bytes
         "headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
     }
 
-    async def run():
-        communicator = ApplicationCommunicator(ProxyASGIHandler(), scope)
-        await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
-        start = await communicator.receive_output(10)
-        received = b""
-        while True:
-            message = await communicator.receive_output(10)
-            received += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        await communicator.wait(10)
-        await upstream.close()
-        assert start["status"] == 200
-        return received
-
-    return asyncio.run(run())
+    status, _, received = proxy_exchange(scope, (body,))
+    assert status == 200
+    return received
 
 
 def test_a_metadata_only_endpoint_keeps_neither_body_but_their_sizes_and_usage(endpoint_for, records, fake_upstream):
