@@ -70,18 +70,20 @@ class Writer:
 
         done = 0
         for path in self.outbox.batches():
-            payloads = []
+            payloads, bad = [], []
             for line in path.read_bytes().splitlines():
                 try:
                     payloads.append(orjson.loads(line))
                 except orjson.JSONDecodeError:
-                    self.shipper.spool.dead_letter(line, "not a JSON line")
+                    bad.append(line)
             self._written = []
             try:
                 for batch in batches(payloads):
                     self.shipper.send(batch)
             except Exception:  # noqa: BLE001 - unreachable: the file waits for the next try
                 return done
+            for line in bad:  # once, with the rest of its file
+                self.shipper.spool.dead_letter(line, "not a JSON line")
             self.outbox.tell_written(self._written)
             path.unlink()
             done += 1
