@@ -210,6 +210,32 @@ def outsider_client(outsider_key):
     return _api_client(outsider_key)
 
 
+def _page_client(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def owner_page(owner):
+    """A Client signed in as Acme's owner, for pages (the API clients are above)."""
+    return _page_client(owner)
+
+
+@pytest.fixture
+def member_page(member):
+    """A Client signed in as Acme's member, for pages."""
+    return _page_client(member)
+
+
+@pytest.fixture
+def outsider_page(outsider):
+    """A Client signed in as Globex's owner, for pages: never Acme's."""
+    return _page_client(outsider)
+
+
 @pytest.fixture
 def owner_session_client(owner):
     """An APIClient logged in as Acme's owner through the session, no API key."""

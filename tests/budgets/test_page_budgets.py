@@ -10,7 +10,6 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
-from django.test import Client
 
 from accounts.services import organization_time_zone_set
 from budgets import selectors, state
@@ -39,26 +38,6 @@ def states_of_this_test(settings, monkeypatch):
     monkeypatch.setattr(state, "_local_pending", {})
     monkeypatch.setattr(selectors, "budget_clock", lambda: MARCH_11)
 
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def owner_client(owner):
-    return _client(owner)
-
-
-@pytest.fixture
-def member_client(member):
-    return _client(member)
-
-
-@pytest.fixture
-def outsider_client(outsider):
-    return _client(outsider)
 
 
 def spend(endpoint, at: datetime, calls: int = 1, **attribution):
@@ -99,8 +78,8 @@ def budgets(org, endpoint):
 # --- The Settings page's section ------------------------------------------------------------
 
 
-def test_settings_lists_each_budget_with_its_spend_projection_and_limit(member_client, budgets):
-    html = member_client.get("/settings").content.decode()
+def test_settings_lists_each_budget_with_its_spend_projection_and_limit(member_page, budgets):
+    html = member_page.get("/settings").content.decode()
 
     assert row(html, budgets["team"]) == (
         "Team monthly | organization | $1.00 a month | $0.0447 4.5% | $0.139 | none |"
@@ -121,8 +100,8 @@ def test_settings_lists_each_budget_with_its_spend_projection_and_limit(member_c
     assert "Only owners can create and delete budgets and set the time zone." in html
 
 
-def test_an_owner_gets_the_forms_and_delete_buttons_with_a_confirmation(owner_client, budgets):
-    html = unescape(owner_client.get("/settings").content.decode())
+def test_an_owner_gets_the_forms_and_delete_buttons_with_a_confirmation(owner_page, budgets):
+    html = unescape(owner_page.get("/settings").content.decode())
 
     assert 'id="budget-form"' in html and 'id="time-zone-form"' in html
     assert (
@@ -133,8 +112,8 @@ def test_an_owner_gets_the_forms_and_delete_buttons_with_a_confirmation(owner_cl
     assert '<option value="America/New_York">' in html
 
 
-def test_an_owner_creates_a_budget_from_the_form(owner_client, org, endpoint):
-    response = owner_client.post(
+def test_an_owner_creates_a_budget_from_the_form(owner_page, org, endpoint):
+    response = owner_page.post(
         "/settings/budgets",
         {**FORM, "name": "App daily", "scope": "endpoint", "endpoint": "acme-app", "person": "ignored",
          "amount_usd": "12.50", "period": "day", "thresholds": "80%, 50", "hard_limit": "1", "hard_limit_usd": "15"},
@@ -148,11 +127,11 @@ def test_an_owner_creates_a_budget_from_the_form(owner_client, org, endpoint):
     assert (budget.amount_cents, budget.period, budget.thresholds, budget.hard_limit, budget.hard_limit_cents) == (
         Decimal("1250"), "day", [50, 80], True, Decimal("1500")
     )
-    assert "Budget “App daily” created: $12.50 a day." in owner_client.get("/settings").content.decode()
+    assert "Budget “App daily” created: $12.50 a day." in owner_page.get("/settings").content.decode()
 
 
-def test_blank_thresholds_are_the_defaults_and_no_box_no_hard_limit(owner_client):
-    owner_client.post("/settings/budgets", {**FORM, "thresholds": " "})
+def test_blank_thresholds_are_the_defaults_and_no_box_no_hard_limit(owner_page):
+    owner_page.post("/settings/budgets", {**FORM, "thresholds": " "})
     budget = Budget.objects.get()
     assert (budget.thresholds, budget.hard_limit, budget.hard_limit_cents) == ([50, 80, 100], False, None)
 
@@ -174,8 +153,8 @@ def test_blank_thresholds_are_the_defaults_and_no_box_no_hard_limit(owner_client
         ({"hard_limit_usd": "-1"}, ["hard_limit_usd must be a number of dollars more than 0, such as 100 or 12.50"]),
     ],
 )
-def test_bad_input_shows_the_apis_messages_and_keeps_what_was_typed(owner_client, fields, messages):
-    response = owner_client.post("/settings/budgets", {**FORM, "name": "Kept name", **fields})
+def test_bad_input_shows_the_apis_messages_and_keeps_what_was_typed(owner_page, fields, messages):
+    response = owner_page.post("/settings/budgets", {**FORM, "name": "Kept name", **fields})
 
     assert response.status_code == 400
     html = response.content.decode()
@@ -186,47 +165,47 @@ def test_bad_input_shows_the_apis_messages_and_keeps_what_was_typed(owner_client
     assert not Budget.objects.exists()
 
 
-def test_an_owner_deletes_a_budget(owner_client, budgets, django_capture_on_commit_callbacks):
+def test_an_owner_deletes_a_budget(owner_page, budgets, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_client.post(f"/settings/budgets/{budgets['alice'].id}/delete")
+        response = owner_page.post(f"/settings/budgets/{budgets['alice'].id}/delete")
 
     assert (response.status_code, response["Location"]) == (302, "/settings#budgets")
     assert not Budget.objects.filter(id=budgets["alice"].id).exists()
-    assert "Budget “Alice” deleted" in owner_client.get("/settings").content.decode()
+    assert "Budget “Alice” deleted" in owner_page.get("/settings").content.decode()
 
 
-def test_a_member_can_neither_create_nor_delete_nor_set_the_zone(member_client, org, budgets):
-    assert member_client.post("/settings/budgets", FORM).status_code == 403
-    assert member_client.post(f"/settings/budgets/{budgets['team'].id}/delete").status_code == 403
-    assert member_client.post("/settings/time-zone", {"time_zone": "Europe/Paris"}).status_code == 403
+def test_a_member_can_neither_create_nor_delete_nor_set_the_zone(member_page, org, budgets):
+    assert member_page.post("/settings/budgets", FORM).status_code == 403
+    assert member_page.post(f"/settings/budgets/{budgets['team'].id}/delete").status_code == 403
+    assert member_page.post("/settings/time-zone", {"time_zone": "Europe/Paris"}).status_code == 403
     org.refresh_from_db()
     assert (Budget.objects.count(), org.time_zone) == (3, "UTC")
 
 
-def test_an_outsider_sees_none_of_it_and_cannot_delete_it(outsider_client, budgets):
-    html = outsider_client.get("/settings").content.decode()
+def test_an_outsider_sees_none_of_it_and_cannot_delete_it(outsider_page, budgets):
+    html = outsider_page.get("/settings").content.decode()
     assert not any(str(budget.id) in html for budget in budgets.values())
     assert "No budget yet." in html
-    assert outsider_client.post(f"/settings/budgets/{budgets['team'].id}/delete").status_code == 404
+    assert outsider_page.post(f"/settings/budgets/{budgets['team'].id}/delete").status_code == 404
     assert Budget.objects.count() == 3
 
 
-def test_the_time_zone_moves_the_periods(owner_client, org, endpoint, django_capture_on_commit_callbacks):
+def test_the_time_zone_moves_the_periods(owner_page, org, endpoint, django_capture_on_commit_callbacks):
     day = budget_create(organization=org, name="Daily", amount_cents=Decimal(10), period="day", hard_limit=True)
     # At 00:00Z on March 11 it is 20:00 on the 10th in New York: a call at 23:00Z on the
     # 10th is in yesterday's UTC day but in today's New York one.
     spend(endpoint, datetime(2026, 3, 10, 23, tzinfo=UTC))
-    assert row(owner_client.get("/settings").content.decode(), day).startswith(
+    assert row(owner_page.get("/settings").content.decode(), day).startswith(
         "Daily | organization | $0.10 a day | $0.00 0.0% |"
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_client.post("/settings/time-zone", {"time_zone": " America/New_York "})
+        response = owner_page.post("/settings/time-zone", {"time_zone": " America/New_York "})
 
     assert (response.status_code, response["Location"]) == (302, "/settings#budgets")
     org.refresh_from_db()
     assert org.time_zone == "America/New_York"
-    html = owner_client.get("/settings").content.decode()
+    html = owner_page.get("/settings").content.decode()
     assert "Time zone set to America/New_York: budget periods follow its calendar." in html
     assert 'id="organization-time-zone">America/New_York<' in html
     assert row(html, day).startswith("Daily | organization | $0.10 a day | $0.0112 11.2% |")
@@ -236,8 +215,8 @@ def test_the_time_zone_moves_the_periods(owner_client, org, endpoint, django_cap
 
 
 @pytest.mark.parametrize("value", ["Mars/Olympus", "", "america/new_york"])
-def test_an_unknown_time_zone_is_a_form_error(owner_client, org, value):
-    response = owner_client.post("/settings/time-zone", {"time_zone": value})
+def test_an_unknown_time_zone_is_a_form_error(owner_page, org, value):
+    response = owner_page.post("/settings/time-zone", {"time_zone": value})
 
     assert response.status_code == 400
     assert (
@@ -248,14 +227,14 @@ def test_an_unknown_time_zone_is_a_form_error(owner_client, org, value):
     assert org.time_zone == "UTC"
 
 
-def test_alert_destinations_are_listed_without_their_secret_urls(member_client, org, other_org):
+def test_alert_destinations_are_listed_without_their_secret_urls(member_page, org, other_org):
     alert_destination_create(organization=org, kind=AlertDestination.Kind.EMAIL, target="ops@acme.example")
     alert_destination_create(
         organization=org, kind=AlertDestination.Kind.SLACK, target="https://hooks.slack.com/services/T0/B0/secret"
     )
     alert_destination_create(organization=other_org, kind=AlertDestination.Kind.EMAIL, target="ops@globex.example")
 
-    html = member_client.get("/settings").content.decode()
+    html = member_page.get("/settings").content.decode()
     section = re.search(r'<div id="alert-destinations">(.*?)</div>', html, re.S).group(1)
     assert [" ".join(unescape(re.sub(r"<[^>]+>", " ", item)).split()) for item in re.findall(r"<li>(.*?)</li>", section, re.S)] == [
         f"Email: ops@acme.example since {datetime.now(UTC):%Y-%m-%d}",
@@ -267,8 +246,8 @@ def test_alert_destinations_are_listed_without_their_secret_urls(member_client, 
 # --- The dashboard's burn rate --------------------------------------------------------------
 
 
-def test_the_dashboard_shows_each_budgets_burn_rate_and_warns_of_an_overrun(member_client, budgets):
-    html = member_client.get("/").content.decode()
+def test_the_dashboard_shows_each_budgets_burn_rate_and_warns_of_an_overrun(member_page, budgets):
+    html = member_page.get("/").content.decode()
 
     assert row(html, budgets["team"], "budget-card") == "Team monthly this month | $0.0447 4.5% | $1.00 | $0.139"
     assert row(html, budgets["alice"], "budget-card") == (
@@ -282,15 +261,15 @@ def test_the_dashboard_shows_each_budgets_burn_rate_and_warns_of_an_overrun(memb
     assert "Periods follow the organization's calendar (UTC)" in html
 
 
-def test_the_dashboard_has_no_budget_card_without_budgets_nor_anothers(member_client, endpoint, other_org):
+def test_the_dashboard_has_no_budget_card_without_budgets_nor_anothers(member_page, endpoint, other_org):
     spend(endpoint, datetime(2026, 3, 2, tzinfo=UTC))
     budget_create(organization=other_org, name="Globex", amount_cents=Decimal(1))
 
-    html = member_client.get("/").content.decode()
+    html = member_page.get("/").content.decode()
     assert 'id="budget-cards"' not in html and "Globex" not in html
 
 
-def test_a_day_budget_in_new_york_on_the_dashboard(member_client, org, endpoint, monkeypatch):
+def test_a_day_budget_in_new_york_on_the_dashboard(member_page, org, endpoint, monkeypatch):
     organization_time_zone_set(organization=org, time_zone="America/New_York")
     spend(endpoint, datetime(2026, 3, 8, 4, 59, tzinfo=UTC))  # 23:59 on the 7th there
     spend(endpoint, datetime(2026, 3, 8, 5, tzinfo=UTC), calls=2)  # midnight on the 8th
@@ -298,38 +277,38 @@ def test_a_day_budget_in_new_york_on_the_dashboard(member_client, org, endpoint,
     day = budget_create(organization=org, name="Daily", amount_cents=Decimal(3), period="day")
 
     # 2.235 cents in 11.5 of the day's 23 hours (DST): 4.47 by midnight, over the 3 cents.
-    assert row(member_client.get("/").content.decode(), day, "budget-card") == (
+    assert row(member_page.get("/").content.decode(), day, "budget-card") == (
         "Daily today | $0.0224 74.5% | $0.03 | $0.0447 on course to exceed"
     )
 
 
-def test_a_page_with_a_budget_on_a_later_deleted_endpoint_still_renders(owner_client, org):
+def test_a_page_with_a_budget_on_a_later_deleted_endpoint_still_renders(owner_page, org):
     from proxy.services import proxy_endpoint_delete
 
     gone = proxy_endpoint_create(organization=org, name="Gone", slug="gone")
     budget = budget_create(organization=org, name="Old", scope="endpoint", endpoint=gone, amount_cents=Decimal(1))
     proxy_endpoint_delete(endpoint=gone)
 
-    assert row(owner_client.get("/settings").content.decode(), budget).startswith("Old | endpoint gone |")
+    assert row(owner_page.get("/settings").content.decode(), budget).startswith("Old | endpoint gone |")
 
 
 # --- Alert destinations and their delivery log ----------------------------------------------
 
 
-def test_an_owner_adds_destinations_and_a_webhook_shows_its_secret_once(owner_client, org, settings):
+def test_an_owner_adds_destinations_and_a_webhook_shows_its_secret_once(owner_page, org, settings):
     settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = True
-    response = owner_client.post("/settings/alert-destinations", {"kind": "email", "target": "ops@acme.example"}, follow=True)
+    response = owner_page.post("/settings/alert-destinations", {"kind": "email", "target": "ops@acme.example"}, follow=True)
     assert "Alerts will also go to email ops@acme.example." in unescape(response.content.decode())
-    response = owner_client.post("/settings/alert-destinations", {"kind": "webhook", "target": "http://127.0.0.1:9/hook"}, follow=True)
+    response = owner_page.post("/settings/alert-destinations", {"kind": "webhook", "target": "http://127.0.0.1:9/hook"}, follow=True)
     webhook = AlertDestination.objects.get(organization=org, kind="webhook")
     assert f"Its signing secret, shown once: {webhook.secret}" in unescape(response.content.decode())
-    assert webhook.secret not in owner_client.get("/settings").content.decode()
+    assert webhook.secret not in owner_page.get("/settings").content.decode()
 
 
-def test_a_private_webhook_is_refused_in_hosted_mode_with_a_form_message(owner_client, org, settings):
+def test_a_private_webhook_is_refused_in_hosted_mode_with_a_form_message(owner_page, org, settings):
     settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = False
     for target, kind in (("127.0.0.1:8000", "loopback"), ("169.254.169.254", "link-local")):
-        response = owner_client.post("/settings/alert-destinations", {"kind": "webhook", "target": f"http://{target}/hook"})
+        response = owner_page.post("/settings/alert-destinations", {"kind": "webhook", "target": f"http://{target}/hook"})
         assert response.status_code == 400
         errors = re.search(r'<ul class="errorlist" id="destination-errors">(.*?)</ul>', response.content.decode(), re.S)
         host = target.partition(":")[0]
@@ -339,20 +318,20 @@ def test_a_private_webhook_is_refused_in_hosted_mode_with_a_form_message(owner_c
     assert not AlertDestination.objects.filter(organization=org).exists()
 
 
-def test_a_member_cannot_add_or_remove_a_destination(member_client, org):
+def test_a_member_cannot_add_or_remove_a_destination(member_page, org):
     destination = alert_destination_create(organization=org, kind=AlertDestination.Kind.EMAIL, target="ops@acme.example")
-    assert member_client.post("/settings/alert-destinations", {"kind": "email", "target": "x@acme.example"}).status_code == 403
-    assert member_client.post(f"/settings/alert-destinations/{destination.id}/delete").status_code == 403
+    assert member_page.post("/settings/alert-destinations", {"kind": "email", "target": "x@acme.example"}).status_code == 403
+    assert member_page.post(f"/settings/alert-destinations/{destination.id}/delete").status_code == 403
     assert AlertDestination.objects.filter(organization=org).count() == 1
 
 
-def test_an_outsider_cannot_remove_anothers_destination(outsider_client, org):
+def test_an_outsider_cannot_remove_anothers_destination(outsider_page, org):
     destination = alert_destination_create(organization=org, kind=AlertDestination.Kind.EMAIL, target="ops@acme.example")
-    assert outsider_client.post(f"/settings/alert-destinations/{destination.id}/delete").status_code == 404
+    assert outsider_page.post(f"/settings/alert-destinations/{destination.id}/delete").status_code == 404
     assert AlertDestination.objects.filter(id=destination.id).exists()
 
 
-def test_the_delivery_log_shows_each_alert_sent(owner_client, org, endpoint, settings, django_capture_on_commit_callbacks):
+def test_the_delivery_log_shows_each_alert_sent(owner_page, org, endpoint, settings, django_capture_on_commit_callbacks):
     settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     alert_destination_create(organization=org, kind=AlertDestination.Kind.EMAIL, target="ops@acme.example")
     with django_capture_on_commit_callbacks(execute=True):
@@ -363,7 +342,7 @@ def test_the_delivery_log_shows_each_alert_sent(owner_client, org, endpoint, set
     for delivery in AlertDelivery.objects.filter(destination__organization=org):
         alert_deliver.apply(args=[delivery.pk])
 
-    html = owner_client.get("/settings").content.decode()
+    html = owner_page.get("/settings").content.decode()
     table = re.search(r'<table id="alert-deliveries">(.*?)</table>', html, re.S).group(1)
     rows = [" ".join(unescape(re.sub(r"<[^>]+>", " ", row)).split()) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)][1:]
     assert len(rows) == 1

@@ -5,7 +5,6 @@ touch Acme's; bad input is a form message with what was typed kept."""
 from html import unescape
 
 import pytest
-from django.test import Client
 
 from accounts.models import Organization
 
@@ -15,38 +14,18 @@ URL = "/settings/retention"
 FORM = {"body_retention_days": "14", "usage_retention_days": "365", "redaction_patterns": ""}
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def owner_client(owner):
-    return _client(owner)
-
-
-@pytest.fixture
-def member_client(member):
-    return _client(member)
-
-
-@pytest.fixture
-def outsider_client(outsider):
-    return _client(outsider)
-
 
 def section(html: str) -> str:
     start = html.index('<section class="card" id="retention">')
     return html[start : html.index("</section>", start)]
 
 
-def test_an_owner_gets_the_form_with_the_current_values(owner_client, org):
+def test_an_owner_gets_the_form_with_the_current_values(owner_page, org):
     org.usage_retention_days = 400
     org.redaction_patterns = ["ACME-[0-9]{6}", "secret-\\w+"]
     org.save()
 
-    html = section(owner_client.get("/settings").content.decode())
+    html = section(owner_page.get("/settings").content.decode())
 
     assert "Data retention and redaction" in html
     assert 'id="retention-form"' in html
@@ -55,11 +34,11 @@ def test_an_owner_gets_the_form_with_the_current_values(owner_client, org):
     assert ">ACME-[0-9]{6}\nsecret-\\w+</textarea>" in unescape(html)
 
 
-def test_a_member_sees_the_values_but_no_form(member_client, org):
+def test_a_member_sees_the_values_but_no_form(member_page, org):
     org.redaction_patterns = ["ACME-[0-9]{6}"]
     org.save()
 
-    html = unescape(section(member_client.get("/settings").content.decode()))
+    html = unescape(section(member_page.get("/settings").content.decode()))
 
     assert 'id="retention-form"' not in html and "<textarea" not in html
     assert "<th>Bodies kept</th><td>30 days</td>" in html
@@ -68,28 +47,28 @@ def test_a_member_sees_the_values_but_no_form(member_client, org):
     assert "Only owners can change retention and redaction." in html
 
 
-def test_an_owner_saves_retention_and_patterns_one_a_line(owner_client, org):
+def test_an_owner_saves_retention_and_patterns_one_a_line(owner_page, org):
     patterns = "  ACME-[0-9]{6}  \r\n\r\nsecret-\\w+\n"
 
-    response = owner_client.post(URL, {**FORM, "redaction_patterns": patterns})
+    response = owner_page.post(URL, {**FORM, "redaction_patterns": patterns})
 
     assert (response.status_code, response["Location"]) == (302, "/settings#retention")
     org.refresh_from_db()
     assert (org.body_retention_days, org.usage_retention_days) == (14, 365)
     assert org.redaction_patterns == ["ACME-[0-9]{6}", "secret-\\w+"]  # blank lines and edges dropped
-    html = owner_client.get("/settings").content.decode()
+    html = owner_page.get("/settings").content.decode()
     assert "Bodies are kept 14 days, usage logs 365 days; 2 redaction patterns of your own." in unescape(html)
 
 
-def test_an_empty_usage_field_keeps_usage_for_ever(owner_client, org):
+def test_an_empty_usage_field_keeps_usage_for_ever(owner_page, org):
     org.usage_retention_days = 90
     org.save()
 
-    owner_client.post(URL, {**FORM, "usage_retention_days": " "})
+    owner_page.post(URL, {**FORM, "usage_retention_days": " "})
 
     org.refresh_from_db()
     assert org.usage_retention_days is None
-    html = unescape(owner_client.get("/settings").content.decode())
+    html = unescape(owner_page.get("/settings").content.decode())
     assert "Bodies are kept 14 days, usage logs for ever; 0 redaction patterns of your own." in html
 
 
@@ -115,11 +94,11 @@ def test_an_empty_usage_field_keeps_usage_for_ever(owner_client, org):
         ({"redaction_patterns": ".*"}, "Pattern 1 ('.*') matches an empty text, so it would redact between every two characters."),
     ],
 )
-def test_bad_input_is_a_form_message_and_changes_nothing(owner_client, org, fields, message):
+def test_bad_input_is_a_form_message_and_changes_nothing(owner_page, org, fields, message):
     before = Organization.objects.filter(id=org.id).values().get()
     typed = {**FORM, **fields}
 
-    response = owner_client.post(URL, typed)
+    response = owner_page.post(URL, typed)
 
     assert response.status_code == 400
     html = unescape(section(response.content.decode()))
@@ -131,16 +110,16 @@ def test_bad_input_is_a_form_message_and_changes_nothing(owner_client, org, fiel
     assert Organization.objects.filter(id=org.id).values().get() == before
 
 
-def test_a_member_cannot_change_it(member_client, org):
-    response = member_client.post(URL, {**FORM, "body_retention_days": "1"})
+def test_a_member_cannot_change_it(member_page, org):
+    response = member_page.post(URL, {**FORM, "body_retention_days": "1"})
 
     assert response.status_code == 403
     org.refresh_from_db()
     assert org.body_retention_days == 30
 
 
-def test_an_outsider_changes_only_their_own_organization(outsider_client, org, other_org):
-    response = outsider_client.post(URL, {**FORM, "redaction_patterns": "globex-only"})
+def test_an_outsider_changes_only_their_own_organization(outsider_page, org, other_org):
+    response = outsider_page.post(URL, {**FORM, "redaction_patterns": "globex-only"})
 
     assert response.status_code == 302
     org.refresh_from_db()
@@ -148,7 +127,7 @@ def test_an_outsider_changes_only_their_own_organization(outsider_client, org, o
     assert (org.body_retention_days, org.redaction_patterns) == (30, [])
     assert (other_org.body_retention_days, other_org.redaction_patterns) == (14, ["globex-only"])
     # Their Settings page is Globex's: their pattern, never Acme's name.
-    html = section(outsider_client.get("/settings").content.decode())
+    html = section(outsider_page.get("/settings").content.decode())
     assert "globex-only</textarea>" in html and "Globex" in html and "Acme" not in html
 
 
