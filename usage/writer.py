@@ -70,8 +70,12 @@ class Writer:
 
         done = 0
         for path in self.outbox.batches():
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue  # taken by another writer (two servers on one var/)
             payloads, bad = [], []
-            for line in path.read_bytes().splitlines():
+            for line in data.splitlines():
                 try:
                     payloads.append(orjson.loads(line))
                 except orjson.JSONDecodeError:
@@ -85,7 +89,7 @@ class Writer:
             for line in bad:  # once, with the rest of its file
                 self.shipper.spool.dead_letter(line, "not a JSON line")
             self.outbox.tell_written(self._written)
-            path.unlink()
+            path.unlink(missing_ok=True)
             done += 1
         return done
 

@@ -133,3 +133,16 @@ def test_a_hard_limit_crossed_by_what_the_writer_wrote_blocks_in_the_web_process
     held = state.known_for(str(org.id))[str(budget.id)]
     assert held.blocked
     assert Decimal(held.counted_cents) == 2 * Decimal(TOKEN_USAGE_COST_CENTS)
+
+
+def test_a_batch_another_writer_took_meanwhile_is_skipped(box, endpoint, monkeypatch):
+    """Two servers on one var/ run two writers on one outbox: each file is written once
+    by whichever takes it (and again harmlessly if both do), and nothing fails."""
+    batch = payloads(endpoint, 2)
+    box.put(batch)
+    taken = box.directory / "batch-00000000000000000000-1-0.jsonl"  # listed, then gone
+    monkeypatch.setattr(box, "batches", lambda: [taken, *Outbox.batches(box)])
+
+    assert Writer(box).write_waiting() == 1
+
+    assert UsageLog.objects.filter(id__in=[p["id"] for p in batch]).count() == 2
