@@ -27,10 +27,19 @@ def local_proxy(tmp_path_factory, fake_upstream):
 
 def writers(server_pid: int) -> list[int]:
     """The server's children running `manage.py usage_writer`."""
-    # Each thread's children are listed under it (the writer's parent is a thread's).
-    children = [pid for task in os.listdir(f"/proc/{server_pid}/task")
-                for pid in open(f"/proc/{server_pid}/task/{task}/children").read().split()]
-    return [int(pid) for pid in children if b"usage_writer" in open(f"/proc/{pid}/cmdline", "rb").read()]
+    found = []
+    # Every process on the machine, read from /proc; one may end between listing and reading.
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                parent = int(stat.read().rpartition(")")[2].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if parent == server_pid and b"usage_writer" in command:
+            found.append(int(pid))
+    return found
 
 
 def send(proxy, count: int, tag: str) -> int:
