@@ -7,6 +7,9 @@ They run the same uvicorn command as the product, after one change made in this 
                 (what the request path alone costs; usage logs are then NOT written)
   switch-0.5ms  sys.setswitchinterval(0.0005): a thread waiting for the GIL gets it after
                 0.5 ms instead of 5 ms (tests the GIL-convoy explanation)
+  yield         the shipper thread sleeps VARIANT_YIELD_SECONDS (default 0.0001) before
+                each record it turns into a payload, which hands a waiting event loop the GIL
+  no-journal    the journal's writes are skipped (what its os.write calls cost the loop)
 
 Usage: variant_server.py NAME <uvicorn arguments...>
 """
@@ -14,7 +17,7 @@ Usage: variant_server.py NAME <uvicorn arguments...>
 import os
 import sys
 
-VARIANTS = ("no-usage", "switch-0.5ms")
+VARIANTS = ("no-usage", "switch-0.5ms", "yield", "no-journal")
 
 
 def main() -> None:
@@ -32,6 +35,24 @@ def main() -> None:
         pipeline.record = lambda usage_record: None
     elif name == "switch-0.5ms":
         sys.setswitchinterval(0.0005)
+    elif name == "yield":
+        import time
+
+        from usage import pipeline
+
+        redact = pipeline.redact_record
+
+        pause = float(os.environ.get("VARIANT_YIELD_SECONDS", "0.0001"))
+
+        def redact_record(usage_record):
+            time.sleep(pause)
+            return redact(usage_record)
+
+        pipeline.redact_record = redact_record
+    elif name == "no-journal":
+        from usage.journal import Journal
+
+        Journal.started = Journal.seen = Journal.finished = lambda self, *args: None
 
     import uvicorn.main
 
