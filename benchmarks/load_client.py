@@ -12,6 +12,7 @@ interpreter (no Django, no project import), so everything it needs is here.
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import os
@@ -448,7 +449,9 @@ class Client:
 async def load_only(args) -> dict:
     """Profiling mode: proxied calls only, for `seconds`, at `concurrency`."""
     async with Client(args) as client:
-        fn = client.stream if args.mode == "stream" else client.nonstream
+        fn = {"stream": client.stream, "nonstream": client.nonstream}.get(args.mode)
+        if args.mode == "stream-delayed":  # as the bench's stream check: a delay between events
+            fn = functools.partial(client.stream, delay_ms=args.delay_ms)
         before = client.meter.snapshot()
         completed, wall = await client.closed_loop(
             "proxied", args.concurrency, args.seconds, fn, max_requests=int(args.seconds * 20000)
@@ -474,7 +477,7 @@ def main():
     p.add_argument("--proxy-pid", type=int, required=True)
     p.add_argument("--upstream-pid", type=int, required=True)
     p.add_argument("--worker-pid", type=int, default=0)
-    p.add_argument("--mode", choices=("bench", "nonstream", "stream"), default="bench")
+    p.add_argument("--mode", choices=("bench", "nonstream", "stream", "stream-delayed"), default="bench")
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--round-size", type=int, default=100)

@@ -26,7 +26,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -170,11 +169,11 @@ def cpu_seconds_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-SCENARIOS = (("nonstream", 32), ("stream", 32), ("nonstream", 1))
+SCENARIOS = (("nonstream", 32), ("stream", 32), ("nonstream", 1), ("stream-delayed", 1))
 
 
 def profile_proxy(*, procs, proxy, client_args, env, cpu_front, tmp: Path, seconds: float, rate: int,
-                  concurrency: int = 32, quiesce=None, **_) -> list[dict]:
+                  concurrency: int = 32, quiesce=None, scenarios=None, **_) -> list[dict]:
     """Sample the proxy under proxied-only load in each scenario, with and without --gil."""
     py_spy = Path(sys.executable).parent / "py-spy"
     if not py_spy.exists():
@@ -182,6 +181,8 @@ def profile_proxy(*, procs, proxy, client_args, env, cpu_front, tmp: Path, secon
         return []
     runs = []
     for mode, conc in SCENARIOS:
+        if scenarios and mode not in scenarios:
+            continue
         conc = concurrency if conc != 1 else 1
         for gil in (True, False):
             name = f"{mode}-c{conc}-{'gil' if gil else 'all'}"
@@ -194,7 +195,6 @@ def profile_proxy(*, procs, proxy, client_args, env, cpu_front, tmp: Path, secon
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
             )
             procs.procs.append((f"py-spy-{name}", spy))
-            cpu0 = cpu_seconds_of(proxy.pid)
             # The load outlasts the recording, so every sample is taken under load.
             client = procs.start(
                 f"client-{name}",

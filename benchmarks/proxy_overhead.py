@@ -454,7 +454,7 @@ def main() -> int:
                     help="let the worker (or the writer) write during the run (default: paused until the run ends)")
     ap.add_argument("--in-process-writes", action="store_true",
                     help="without --redis: usage written inside the server process, not by a writer process")
-    ap.add_argument("--variant", choices=("no-usage", "switch-0.5ms", "yield", "no-journal"),
+    ap.add_argument("--variant", choices=("no-usage", "switch-0.5ms", "yield", "no-journal", "no-shipping"),
                     help="diagnostic: run a modified proxy (see variant_server.py)")
     ap.add_argument("--max-noise", type=float, default=0.25, metavar="CORES",
                     help="re-run a direct/proxied round pair during which other processes used more "
@@ -471,6 +471,8 @@ def main() -> int:
                     help="do not run the raw-ASGI floor (raw_asgi_floor.py) as a third side")
     ap.add_argument("--profile", action="store_true", help="then profile the proxy with py-spy")
     ap.add_argument("--profile-seconds", type=float, default=15.0)
+    ap.add_argument("--profile-scenarios", type=lambda s: s.split(","), metavar="MODE,...",
+                    help="profile only these: nonstream, stream, stream-delayed (c=1, --delay-ms between events)")
     ap.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--strict", action="store_true", help="exit with status 2 when a target is missed")
@@ -661,7 +663,7 @@ def main() -> int:
             profile_proxy(
                 procs=procs, proxy=proxy, client_args=client_args, env=env, cpu_front=cpu_front, tmp=tmp,
                 seconds=args.profile_seconds, rate=args.profile_rate, concurrency=args.concurrency,
-                quiesce=lambda: wait_idle(proxy.pid),
+                quiesce=lambda: wait_idle(proxy.pid), scenarios=args.profile_scenarios,
             )
 
         if args.json:

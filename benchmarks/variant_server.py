@@ -10,6 +10,8 @@ They run the same uvicorn command as the product, after one change made in this 
   yield         the shipper thread sleeps VARIANT_YIELD_SECONDS (default 0.0001) before
                 each record it turns into a payload, which hands a waiting event loop the GIL
   no-journal    the journal's writes are skipped (what its os.write calls cost the loop)
+  no-shipping   records are journalled and kept in a list, never queued: the shipper
+                thread never wakes (what it costs the event loop; logs are NOT written)
 
 Usage: variant_server.py NAME <uvicorn arguments...>
 """
@@ -17,7 +19,7 @@ Usage: variant_server.py NAME <uvicorn arguments...>
 import os
 import sys
 
-VARIANTS = ("no-usage", "switch-0.5ms", "yield", "no-journal")
+VARIANTS = ("no-usage", "switch-0.5ms", "yield", "no-journal", "no-shipping")
 
 
 def main() -> None:
@@ -49,6 +51,26 @@ def main() -> None:
             return redact(usage_record)
 
         pipeline.redact_record = redact_record
+    elif name == "no-shipping":
+        import queue
+        import time
+
+        from usage import pipeline
+
+        class Kept(list):
+            put = list.append
+
+            def get(self, timeout=None):
+                time.sleep(timeout)
+                raise queue.Empty
+
+            def get_nowait(self):
+                raise queue.Empty
+
+            def qsize(self):
+                return 0
+
+        pipeline._queue = Kept()
     elif name == "no-journal":
         from usage.journal import Journal
 

@@ -1,6 +1,8 @@
 """The outbox: where local mode's web process puts its usage batches and the writer
 process (usage.writer) takes them, and where the writer leaves, per batch, what follows
-each log it wrote, which the web process announces (`usage_logs_written`).
+each log it wrote, which the web process announces (`usage_logs_written`). The notes
+have a directory of their own (`written/`), so that the web process's look for them
+costs the same however many batches wait for the writer.
 
 A file appears whole or not at all (written, then renamed into place). Files are not
 synced, as the journal is not: each survives the kill of either process; what a machine
@@ -40,18 +42,19 @@ class Outbox:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self._path = str(self.directory)
+        self._notes = os.path.join(self._path, "written")
         self._counter = itertools.count()
         self._announce_at = 0.0
 
-    def _write(self, prefix: str, data: bytes) -> None:
+    def _write(self, directory: str, prefix: str, data: bytes) -> None:
         """A file that appears whole or not at all (plain os calls: the shipper writes one
         a batch)."""
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter)}.jsonl"
-        temporary = os.path.join(self._path, f".{name}.tmp")
+        temporary = os.path.join(directory, f".{name}.tmp")
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileNotFoundError:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             view = memoryview(data)
@@ -59,28 +62,29 @@ class Outbox:
                 view = view[os.write(fd, view):]
         finally:
             os.close(fd)
-        os.rename(temporary, os.path.join(self._path, prefix + name))
+        os.rename(temporary, os.path.join(directory, prefix + name))
 
     def put(self, payloads: list[dict]) -> None:
         """The web process: hand a batch to the writer. Not synced, as the journal is not:
         a file survives the kill of either process; a batch the writer has not taken yet
         is lost only if the machine goes down in the moment between."""
-        self._write("batch-", b"".join(orjson.dumps(p) + b"\n" for p in payloads))
+        self._write(self._path, "batch-", b"".join(orjson.dumps(p) + b"\n" for p in payloads))
 
-    def _named(self, prefix: str) -> list[str]:
+    @staticmethod
+    def _named(directory: str, prefix: str) -> list[str]:
         try:
-            return sorted(name for name in os.listdir(self._path) if name.startswith(prefix))
+            return sorted(name for name in os.listdir(directory) if name.startswith(prefix))
         except FileNotFoundError:
             return []
 
     def batches(self) -> list[Path]:
         """The writer: the batches waiting, oldest first."""
-        return [self.directory / name for name in self._named("batch-")]
+        return [self.directory / name for name in self._named(self._path, "batch-")]
 
     def tell_written(self, written: list[list]) -> None:
         """The writer: what follows the logs of a batch it wrote, for the web process."""
         if written:
-            self._write("written-", orjson.dumps(written))
+            self._write(self._notes, "written-", orjson.dumps(written))
 
     def announce(self) -> int:
         """The web process: announce `usage_logs_written` for the logs the writer wrote
@@ -95,7 +99,7 @@ class Outbox:
             return 0
         self._announce_at = now + ANNOUNCE_SECONDS
         logs = []
-        for path in (os.path.join(self._path, name) for name in self._named("written-")):
+        for path in (os.path.join(self._notes, name) for name in self._named(self._notes, "written-")):
             try:
                 with open(path, "rb") as note:
                     written = orjson.loads(note.read())
@@ -114,14 +118,14 @@ class Outbox:
         return len(logs)
 
 
-_outboxes: dict[Path, Outbox] = {}
+_outboxes: dict[str, Outbox] = {}
 
 
 def current() -> Outbox:
-    """This process's outbox (USAGE_SPOOL_DIR/outbox)."""
-    directory = Path(settings.USAGE_SPOOL_DIR) / "outbox"
-    if directory not in _outboxes:
-        _outboxes[directory] = Outbox(directory)
-    return _outboxes[directory]
-
-
+    """This process's outbox (USAGE_SPOOL_DIR/outbox); found by the setting's text (the
+    shipper asks twice a batch, and hashing a Path costs more than the rest)."""
+    spool_dir = str(settings.USAGE_SPOOL_DIR)
+    box = _outboxes.get(spool_dir)
+    if box is None:
+        box = _outboxes[spool_dir] = Outbox(Path(spool_dir) / "outbox")
+    return box

@@ -149,3 +149,21 @@ def process_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether a delivery failed because the broker (or, in process, the database) did not
+    answer, so the batch should wait on disk, rather than because of what it holds."""
+    from django.db import InterfaceError, OperationalError
+    from kombu.exceptions import OperationalError as BrokerUnreachable
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ResponseError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(error, ResponseError):
+        # Redis over its memory limit refuses writes until it is drained: wait, as for an outage.
+        return str(error).startswith("OOM")
+    return isinstance(
+        error,
+        (OSError, BrokerUnreachable, RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError),
+    )

@@ -267,6 +267,43 @@ def test_records_arriving_within_the_linger_join_one_batch(
     assert [[p["id"] for p in batch] for batch in sender.batches] == [[r.id for r in records]]
 
 
+def test_records_ending_further_apart_than_the_linger_still_share_a_batch(
+    make_shipper, sender, fresh_queue, monkeypatch
+):
+    """While calls end sparsely (further apart than LINGER_SECONDS) the shipper waits up
+    to SPARSE_LINGER_SECONDS for one more, so a quiet process ships two records a batch,
+    not one; a record alone still goes once that wait is over."""
+    monkeypatch.setattr(pipeline, "LINGER_SECONDS", 0.05)
+    monkeypatch.setattr(pipeline, "SPARSE_LINGER_SECONDS", 1.0)
+    make_shipper().start()
+    first, second, alone = usage_record(), usage_record(), usage_record()
+
+    fresh_queue.put(first)
+    time.sleep(0.3)
+    assert sender.batches == []  # past the linger, waiting for one more
+    fresh_queue.put(second)
+    assert wait_until(lambda: len(sender.ids) >= 2)
+    assert [[p["id"] for p in batch] for batch in sender.batches] == [[first.id, second.id]]
+
+    fresh_queue.put(alone)
+    time.sleep(0.5)
+    assert len(sender.batches) == 1
+    assert wait_until(lambda: len(sender.batches) == 2, timeout=2)
+    assert [p["id"] for p in sender.batches[1]] == [alone.id]
+
+
+def test_a_flush_does_not_wait_out_the_sparse_linger(make_shipper, sender, fresh_queue, monkeypatch):
+    monkeypatch.setattr(pipeline, "SPARSE_LINGER_SECONDS", 5.0)
+    make_shipper().start()
+    record = usage_record()
+    fresh_queue.put(record)
+    started = time.monotonic()
+
+    assert pipeline.flush(timeout=3)
+    assert time.monotonic() - started < 1
+    assert sender.ids == [record.id]
+
+
 def test_records_the_sender_refuses_are_spooled_and_delivered_once_it_answers(
     make_shipper, sender, fresh_queue, spool_dir, monkeypatch
 ):

@@ -51,7 +51,9 @@ def test_a_batch_put_in_the_outbox_appears_whole_and_is_written_by_the_writer(bo
     assert sorted(str(log.id) for log in logs) == sorted(p["id"] for p in batch)
     assert {log.cost_cents for log in logs} == {Decimal(TOKEN_USAGE_COST_CENTS)}
     assert names(box, "batch-*") == []
-    (note,) = names(box, "written-*")
+    # The notes have a directory of their own: looking for them never lists the batches.
+    assert names(box, "written-*") == []
+    (note,) = names(box, "written/written-*")
     assert note.endswith(".jsonl")
 
 
@@ -111,7 +113,7 @@ def test_the_web_process_announces_the_logs_the_writer_wrote_with_what_follows_t
     cost = Decimal(TOKEN_USAGE_COST_CENTS)
     assert seen[:2] == [(str(endpoint.organization_id), str(endpoint.id), "alice", cost)] * 2
     assert len(seen) == 4
-    assert names(box) == []
+    assert names(box) == ["written"] and names(box, "written/*") == []
 
 
 def test_a_hard_limit_crossed_by_what_the_writer_wrote_blocks_in_the_web_process(box, org, endpoint, settings):
