@@ -13,6 +13,7 @@ Django's handler.
 
 import asyncio
 import logging
+import sys
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -27,6 +28,11 @@ logger = logging.getLogger("codecosts.proxy")
 
 PROXY_PATH_PREFIXES = ("/proxy/",)
 LOCAL_PATH_PREFIXES = ("/anthropic/", "/openai/")
+# How long the event loop, woken by a socket, waits at most for the GIL while another
+# thread (the usage shipper, a page's sync view) holds it: Python's default is 5 ms, which
+# each wake of a call can pay (make bench ARGS=--redis: added p99 at c=1 +0.84 ms above
+# the floor's with 5 ms, +0.36 ms with 0.5 ms; CPU per streamed event 1.69x -> 1.50x).
+GIL_SWITCH_SECONDS = 0.0005
 
 
 class _Disconnected(Exception):
@@ -191,6 +197,7 @@ async def _lifespan(receive, send):
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            sys.setswitchinterval(GIL_SWITCH_SECONDS)
             pipeline.start()
             budget_gate.start()
             pipeline.background_start()  # retention, when no Celery beat runs it

@@ -1,6 +1,7 @@
 """What runs retention (issue 15): Celery beat's hourly task, `manage.py usage_retention`,
 and, for a server without beat (no REDIS_URL), a thread of the server's own."""
 
+import sys
 import threading
 import time
 import uuid
@@ -118,6 +119,7 @@ def test_the_server_lifespan_starts_it(monkeypatch):
     monkeypatch.setattr(pipeline, "start", lambda: calls.append("pipeline"))
     monkeypatch.setattr(budget_gate, "start", lambda: calls.append("budgets"))
     monkeypatch.setattr(pipeline, "background_start", lambda: calls.append("background"))
+    monkeypatch.setattr(asgi, "GIL_SWITCH_SECONDS", sys.getswitchinterval())  # left as it is
     messages = [{"type": "lifespan.startup"}]
     sent = []
 
