@@ -237,10 +237,9 @@ def _stream(response, exchange: Exchange, headers) -> ProxyResponse:
             async for chunk in response.content.iter_any():
                 exchange.meter.feed(chunk)
                 exchange.keep(chunk)
-                yield chunk
                 if not journalled and usage.seen:
-                    # After the client has the chunk: the journal's write is not in its wait.
                     journalled = exchange.journal_usage()
+                yield chunk
             exchange.meter.close()
         except asyncio.CancelledError:
             outcome = Outcome.CLIENT_DISCONNECTED
