@@ -255,8 +255,12 @@ def test_a_flood_through_two_processes_leaves_the_owners_rate_limit_untouched(
             assert (
                 client.post(f"{urls[0]}/v1/messages", json=body, headers=headers).status_code == 429
             )
+        # Only the owner's two answered calls are logged; waited for, so that the worker
+        # is not still writing them when the test's database is emptied.
+        assert wait_until(lambda: UsageLog.objects.filter(endpoint_slug=locked.slug).count() == 2)
     finally:
         second.stop()
+    assert UsageLog.objects.filter(endpoint_slug=locked.slug).count() == 2
 
 
 # --- The hot-path key lookup ------------------------------------------------------
