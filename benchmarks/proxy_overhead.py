@@ -454,7 +454,7 @@ def main() -> int:
                     help="let the worker (or the writer) write during the run (default: paused until the run ends)")
     ap.add_argument("--in-process-writes", action="store_true",
                     help="without --redis: usage written inside the server process, not by a writer process")
-    ap.add_argument("--variant", choices=("no-usage", "switch-0.5ms", "yield", "no-journal", "no-shipping"),
+    ap.add_argument("--variant", choices=("no-usage", "yield", "no-journal", "no-shipping"),
                     help="diagnostic: run a modified proxy (see variant_server.py)")
     ap.add_argument("--max-noise", type=float, default=0.25, metavar="CORES",
                     help="re-run a direct/proxied round pair during which other processes used more "

@@ -5,8 +5,6 @@ They run the same uvicorn command as the product, after one change made in this 
 
   no-usage      usage.pipeline.record() drops the record: no shipper thread work at all
                 (what the request path alone costs; usage logs are then NOT written)
-  switch-0.5ms  sys.setswitchinterval(0.0005): a thread waiting for the GIL gets it after
-                0.5 ms instead of 5 ms (tests the GIL-convoy explanation)
   yield         the shipper thread sleeps VARIANT_YIELD_SECONDS (default 0.0001) before
                 each record it turns into a payload, which hands a waiting event loop the GIL
   no-journal    the journal's writes are skipped (what its os.write calls cost the loop)
@@ -19,7 +17,7 @@ Usage: variant_server.py NAME <uvicorn arguments...>
 import os
 import sys
 
-VARIANTS = ("no-usage", "switch-0.5ms", "yield", "no-journal", "no-shipping")
+VARIANTS = ("no-usage", "yield", "no-journal", "no-shipping")
 
 
 def main() -> None:
@@ -35,15 +33,12 @@ def main() -> None:
         from usage import pipeline
 
         pipeline.record = lambda usage_record: None
-    elif name == "switch-0.5ms":
-        sys.setswitchinterval(0.0005)
     elif name == "yield":
         import time
 
         from usage import pipeline
 
         redact = pipeline.redact_record
-
         pause = float(os.environ.get("VARIANT_YIELD_SECONDS", "0.0001"))
 
         def redact_record(usage_record):

@@ -6,7 +6,7 @@ import asyncio
 from asgiref.testing import ApplicationCommunicator
 
 from proxy import upstream
-from proxy.asgi import ProxyASGIHandler
+from proxy.asgi import ProxyASGIHandler, _lifespan
 
 
 def proxy_exchange(scope: dict, chunks=(b"",), timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
@@ -32,3 +32,24 @@ def proxy_exchange(scope: dict, chunks=(b"",), timeout: float = 10) -> tuple[int
         return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, body
 
     return asyncio.run(run())
+
+
+def lifespan_startup() -> list[str]:
+    """Run the server's lifespan startup (proxy.asgi._lifespan) to its completion; the
+    types of the messages it sent."""
+    sent = []
+
+    async def receive():
+        return {"type": "lifespan.startup"} if not sent else await asyncio.sleep(3600)
+
+    async def send(message):
+        sent.append(message["type"])
+
+    async def startup():
+        task = asyncio.ensure_future(_lifespan(receive, send))
+        while not sent:
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(startup())
+    return sent

@@ -1,9 +1,9 @@
 """What the server's lifespan sets for the whole process."""
 
-import asyncio
 import sys
 
 from proxy import asgi, budget_gate
+from tests.asgi import lifespan_startup
 from usage import pipeline
 
 
@@ -14,23 +14,8 @@ def test_the_event_loop_waits_for_the_gil_half_a_millisecond_at_most(monkeypatch
         monkeypatch.setattr(pipeline, name, lambda: None)
     monkeypatch.setattr(budget_gate, "start", lambda: None)
     before = sys.getswitchinterval()
-    sent = []
-
-    async def receive():
-        return {"type": "lifespan.startup"} if not sent else await asyncio.sleep(3600)
-
-    async def send(message):
-        sent.append(message["type"])
-
-    async def startup():
-        task = asyncio.ensure_future(asgi._lifespan(receive, send))
-        while not sent:
-            await asyncio.sleep(0.01)
-        task.cancel()
-
     try:
-        asyncio.run(startup())
-        assert sent == ["lifespan.startup.complete"]
+        assert lifespan_startup() == ["lifespan.startup.complete"]
         assert sys.getswitchinterval() == asgi.GIL_SWITCH_SECONDS == 0.0005
     finally:
         sys.setswitchinterval(before)

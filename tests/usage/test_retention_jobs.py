@@ -111,35 +111,17 @@ def test_a_server_without_redis_starts_the_retention_thread_and_one_with_does_no
 
 
 def test_the_server_lifespan_starts_it(monkeypatch):
-    import asyncio
-
     from proxy import asgi, budget_gate
+    from tests.asgi import lifespan_startup
 
     calls = []
     monkeypatch.setattr(pipeline, "start", lambda: calls.append("pipeline"))
     monkeypatch.setattr(budget_gate, "start", lambda: calls.append("budgets"))
     monkeypatch.setattr(pipeline, "background_start", lambda: calls.append("background"))
     monkeypatch.setattr(asgi, "GIL_SWITCH_SECONDS", sys.getswitchinterval())  # left as it is
-    messages = [{"type": "lifespan.startup"}]
-    sent = []
 
-    async def receive():
-        if messages:
-            return messages.pop()
-        await asyncio.sleep(3600)
-
-    async def send(message):
-        sent.append(message["type"])
-
-    async def startup():
-        task = asyncio.ensure_future(asgi._lifespan(receive, send))
-        while not sent:
-            await asyncio.sleep(0.01)
-        task.cancel()
-
-    asyncio.run(startup())
+    assert lifespan_startup() == ["lifespan.startup.complete"]
     assert calls == ["pipeline", "budgets", "background"]
-    assert sent == ["lifespan.startup.complete"]
 
 
 def test_the_thread_runs_at_start_and_then_every_interval_off_the_caller(monkeypatch):
