@@ -1,15 +1,14 @@
 """Hand usage records from the proxy to the worker without ever blocking or losing one.
 
 `record()` is called on the event loop: it only puts the record on an in-memory queue.
-A shipper thread compresses bodies, batches records (by count and bytes,
-usage.records.batches) and publishes them to the Celery `usage` queue (or, with no
-REDIS_URL, has local mode's writer process write them, usage.writer, or writes them
-in-process). While the broker (in process, the database) is unreachable, batches are
-appended to the spool on disk (usage.spool) and delivered when it answers again; the
-worker's write is idempotent on the record id, so a batch delivered twice is harmless.
-A batch refused for what it holds is split until the refused record is alone; that one
-goes without its bodies, and becomes a dead letter (usage.dead_letters) if even that is
-refused. No failure stops the shipper.
+A shipper thread hooks the records as calls end (record_hooks), batches them (by count,
+bytes and age), compresses bodies and publishes them to the Celery `usage` queue (with
+no REDIS_URL: to local mode's writer process, usage.writer, or writes them here). While
+the broker (in process, the database) is unreachable, batches wait in the spool on disk
+(usage.spool) until it answers; the worker's write is idempotent on the record id, so a
+batch delivered twice is harmless. A batch refused for what it holds is split until the
+refused record is alone; that one goes without its bodies, and becomes a dead letter
+(usage.dead_letters) if even that is refused. No failure stops the shipper.
 """
 
 import atexit
@@ -38,12 +37,11 @@ from usage.spool import Spool, unreachable
 logger = logging.getLogger("codecosts.usage")
 
 LINGER_SECONDS = 0.05
-# A batch of one costs the shipper (and the worker) nearly what a batch of fifty does, and
-# more when it comes alone (its code is cold: 0.9 ms of CPU then, 40 us a record in a
-# batch). While calls end more than the linger apart, it waits up to this long for one more.
-SPARSE_LINGER_SECONDS = 0.25
-# Called in the shipper thread with each gathered batch of records, before it ships, off
-# the event loop (budgets.provisional counts spend there as calls end).
+# A record alone costs the shipper (and the worker) nearly what a batch does, its code run
+# cold (0.9 ms of CPU against 40 us a record in a batch): records ship once a batch is full
+# or the first has waited this long. The hooks see them as gathered, within LINGER_SECONDS
+# of their calls' ends (budgets.provisional counts spend as calls end).
+SHIP_SECONDS = 1.0
 record_hooks: list = []
 RETRY_SECONDS = 2.0
 
@@ -87,7 +85,7 @@ def record(usage_record: UsageRecord) -> None:
 
 
 def _get(timeout: float | None):
-    """The next item queued, waiting up to `timeout` (None: not at all); None if none."""
+    """The next item queued, waiting up to `timeout` (0 or None: not at all), or None."""
     try:
         return _queue.get(timeout=timeout) if timeout else _queue.get_nowait()
     except queue.Empty:
@@ -170,6 +168,8 @@ class Shipper(threading.Thread):
         self.held: list[dict] = []
         # The request pieces sent lately (usage.bodystore): sent again only after a while.
         self.recent = RecentPieces()
+        self.pending: list[UsageRecord] = []  # hooked, waiting to ship (still journalled)
+        self.ship_at = self.gathered_at = 0.0
 
     def run(self) -> None:
         while True:
@@ -180,16 +180,10 @@ class Shipper(threading.Thread):
                 logger.exception("usage shipper: unexpected failure; going on")
 
     def cycle(self) -> bool:
-        """Gather one batch, ship it, drain the spool when due; True once told to stop."""
-        item = _get(RETRY_SECONDS)
-        waited = None
-        if isinstance(item, UsageRecord) and _queue.qsize() < BATCH_SIZE:
-            # Linger so a batch carries many records (one publish or write per batch),
-            # asleep rather than waiting on the queue: queuing a record wakes nobody.
-            time.sleep(LINGER_SECONDS)
-            if not _queue.qsize():
-                # Calls end sparsely: the next one queued (or a flush) wakes this thread.
-                waited = _get(SPARSE_LINGER_SECONDS - LINGER_SECONDS)
+        """Gather records and hook them; ship them and drain the spool when due; True once told to stop."""
+        pending = self.pending
+        wait = RETRY_SECONDS if not pending else max(0.0, self.ship_at - time.monotonic())
+        item = _get(wait)
         records, markers, stop = [], [], False
         while item is not None:
             if item is _STOP:
@@ -198,19 +192,31 @@ class Shipper(threading.Thread):
                 markers.append(item)
             else:
                 records.append(item)
-            if stop or markers or len(records) >= BATCH_SIZE:
+            if stop or markers or len(pending) + len(records) >= BATCH_SIZE:
                 break
-            item, waited = (waited if waited is not None else _get(None)), None
+            item = _get(None)
         for hook in record_hooks if records else ():
             try:
                 hook(records)
             except Exception:  # noqa: BLE001 - a hook never costs the records their delivery
                 logger.exception("usage record hook %r failed", hook)
+        if records:
+            # Calls ending close together are gathered every LINGER_SECONDS, asleep between
+            # (a record queued then wakes nobody); one ending alone, at once.
+            now = time.monotonic()
+            close = len(records) > 1 or now - self.gathered_at < 2 * LINGER_SECONDS
+            if not pending:
+                self.ship_at = now + SHIP_SECONDS
+            self.gathered_at = now
+        pending += records
+        due = stop or markers or len(pending) >= BATCH_SIZE or (pending and time.monotonic() >= self.ship_at)
         try:
-            for batch in batches(self.payloads(records)):
-                self.ship(batch)
-            if self.journal is not None and records:
-                self.journal.out([r.id for r in records])
+            if due and pending:
+                self.pending = []
+                for batch in batches(self.payloads(pending)):
+                    self.ship(batch)
+                if self.journal is not None:
+                    self.journal.out([r.id for r in pending])
             if settings.USAGE_WRITER and settings.CELERY_TASK_ALWAYS_EAGER:
                 outbox.current().announce()  # what the writer process wrote meanwhile
             if self.spool_pending and time.monotonic() >= self.retry_at:
@@ -220,6 +226,8 @@ class Shipper(threading.Thread):
         finally:
             for marker in markers:
                 marker.set()
+        if records and close and not stop:
+            time.sleep(LINGER_SECONDS)
         return stop
 
     def payloads(self, records: list[UsageRecord]) -> list[dict]:

@@ -249,41 +249,57 @@ def test_the_shipper_delivers_queued_records_in_batches_of_at_most_batch_size(
     assert_each_delivered_once(sender, [r.id for r in records])
 
 
-def test_records_arriving_within_the_linger_join_one_batch(
+def test_records_ending_close_together_are_gathered_in_one_wake_and_ship_as_one_batch(
     make_shipper, sender, fresh_queue, monkeypatch
 ):
-    """The shipper waits LINGER_SECONDS after a record for more, so records arriving
-    close together are published as one batch rather than one by one."""
+    """A record ending alone is gathered (and hooked) at once. One ending soon after it
+    is too, and the shipper then sleeps out the linger, so those ending meanwhile are
+    gathered together; all of them ship as one batch."""
     monkeypatch.setattr(pipeline, "LINGER_SECONDS", 0.5)
+    monkeypatch.setattr(pipeline, "SHIP_SECONDS", 2.0)
+    gathered = []
+    monkeypatch.setattr(pipeline, "record_hooks", [lambda records: gathered.append([r.id for r in records])])
     make_shipper().start()
     records = [usage_record() for _ in range(5)]
 
     fresh_queue.put(records[0])
-    time.sleep(0.05)
-    for record in records[1:]:
+    assert wait_until(lambda: len(gathered) == 1, timeout=0.3)
+    fresh_queue.put(records[1])
+    assert wait_until(lambda: len(gathered) == 2, timeout=0.3)
+    for record in records[2:]:
         fresh_queue.put(record)
+    time.sleep(0.2)
+    assert len(gathered) == 2  # asleep: the linger is not over
 
     assert wait_until(lambda: len(sender.ids) >= len(records))
+    assert gathered == [[records[0].id], [records[1].id], [r.id for r in records[2:]]]
     assert [[p["id"] for p in batch] for batch in sender.batches] == [[r.id for r in records]]
 
 
-def test_records_ending_further_apart_than_the_linger_still_share_a_batch(
+def test_records_ending_apart_share_a_batch_and_are_hooked_as_they_end(
     make_shipper, sender, fresh_queue, monkeypatch
 ):
-    """While calls end sparsely (further apart than LINGER_SECONDS) the shipper waits up
-    to SPARSE_LINGER_SECONDS for one more, so a quiet process ships two records a batch,
-    not one; a record alone still goes once that wait is over."""
+    """Records wait to ship until SHIP_SECONDS after the first of them, so a quiet process
+    ships several a batch, not one; the hooks see each record within the linger of its
+    call's end all the same, and a record alone still goes once its wait is over."""
     monkeypatch.setattr(pipeline, "LINGER_SECONDS", 0.05)
-    monkeypatch.setattr(pipeline, "SPARSE_LINGER_SECONDS", 1.0)
+    monkeypatch.setattr(pipeline, "SHIP_SECONDS", 1.0)
+    hooked = []
+    monkeypatch.setattr(pipeline, "record_hooks", [lambda records: hooked.extend((r.id, time.monotonic()) for r in records)])
     make_shipper().start()
     first, second, alone = usage_record(), usage_record(), usage_record()
 
+    ended = {first.id: time.monotonic()}
     fresh_queue.put(first)
     time.sleep(0.3)
-    assert sender.batches == []  # past the linger, waiting for one more
+    ended[second.id] = time.monotonic()
     fresh_queue.put(second)
-    assert wait_until(lambda: len(sender.ids) >= 2)
+    assert wait_until(lambda: len(hooked) == 2, timeout=1)
+    assert sender.batches == []  # hooked, not yet shipped
+    assert wait_until(lambda: len(sender.ids) >= 2, timeout=2)
     assert [[p["id"] for p in batch] for batch in sender.batches] == [[first.id, second.id]]
+    assert [record_id for record_id, _ in hooked] == [first.id, second.id]
+    assert all(at - ended[record_id] < 0.2 for record_id, at in hooked)
 
     fresh_queue.put(alone)
     time.sleep(0.5)
@@ -292,11 +308,12 @@ def test_records_ending_further_apart_than_the_linger_still_share_a_batch(
     assert [p["id"] for p in sender.batches[1]] == [alone.id]
 
 
-def test_a_flush_does_not_wait_out_the_sparse_linger(make_shipper, sender, fresh_queue, monkeypatch):
-    monkeypatch.setattr(pipeline, "SPARSE_LINGER_SECONDS", 5.0)
+def test_a_flush_does_not_wait_for_the_records_to_be_due(make_shipper, sender, fresh_queue, monkeypatch):
+    monkeypatch.setattr(pipeline, "SHIP_SECONDS", 5.0)
     make_shipper().start()
     record = usage_record()
     fresh_queue.put(record)
+    time.sleep(0.1)  # gathered: waiting to ship
     started = time.monotonic()
 
     assert pipeline.flush(timeout=3)
