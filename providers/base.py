@@ -7,6 +7,7 @@ event is ignored.
 """
 
 import logging
+import re
 
 import orjson
 
@@ -22,6 +23,10 @@ class UsageMeter:
     """Keep the usage of one exchange from its streamed events or its whole body."""
 
     __slots__ = ("usage", "_sse")
+    # Bytes every event the meter reads holds (its name, say). A read without them that
+    # leaves the splitter at rest is passed by unsplit: most of a stream (text and tool
+    # deltas) then costs one search in C. None: every read is split.
+    WANTED: re.Pattern | None = None
 
     def __init__(self) -> None:
         self.usage = TokenUsage()
@@ -29,6 +34,9 @@ class UsageMeter:
 
     def feed(self, chunk: bytes) -> None:
         """Read one chunk of a streaming (SSE) response as it goes by."""
+        wanted = self.WANTED
+        if wanted is not None and self._sse.rests_after(chunk) and wanted.search(chunk) is None:
+            return
         try:
             events = self._sse.feed(chunk)
         except Exception:  # noqa: BLE001 - metering must never break the proxied stream

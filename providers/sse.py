@@ -79,6 +79,14 @@ class SSESplitter:
             self._limit()
         return events
 
+    def rests_after(self, chunk: bytes) -> bool:
+        """Whether the read would leave nothing pending, as now: it ends in a blank line,
+        with no "\r" to normalise (its events are then whole whether split or not)."""
+        return (
+            chunk[-2:] == b"\n\n" and self._started and not self._buf and not self._cr
+            and not self._skipping and b"\r" not in chunk
+        )
+
     def _emit(self, block: bytes | bytearray, events: list) -> None:
         if self._skipping:
             self._skipping = False  # the end of a dropped oversized event

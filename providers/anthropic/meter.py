@@ -14,6 +14,8 @@ server-side fallback. Field names are the SDK's (anthropic-sdk-python
 `beta_fallback_block.py`).
 """
 
+import re
+
 import orjson
 
 from providers.base import UsageMeter, as_dict, as_int, as_str, error_from, event_type
@@ -24,12 +26,15 @@ from providers.tokens import TokenUsage
 # is parsed only when it may open a `fallback` block (one per declined hop).
 _PARSED = frozenset({"message_start", "message_delta", "error"})
 _FALLBACK = b'"fallback"'
+# What each of those (and message_stop) holds: a read of other events is passed unsplit.
+_WANTED = re.compile(rb"message_|error|" + re.escape(_FALLBACK))
 
 
 class AnthropicMeter(UsageMeter):
     """Meter a `/v1/messages` exchange, streaming or not."""
 
     __slots__ = ("_cache_1h",)
+    WANTED = _WANTED
 
     def __init__(self) -> None:
         super().__init__()

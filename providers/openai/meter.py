@@ -11,6 +11,8 @@ one last chunk with `choices: []` before `data: [DONE]`
 usage in the response of `response.completed`, `response.incomplete` or `response.failed`.
 """
 
+import re
+
 import orjson
 
 from providers.base import UsageMeter, as_dict, as_int, as_str, error_from, event_type, has_value
@@ -20,6 +22,8 @@ _OPEN_BRACE = 0x7B
 _QUOTE = 0x22
 # The events whose `response` is the finished response object (with its usage).
 RESPONSE_END = frozenset({"response.completed", "response.incomplete", "response.failed"})
+# What those and error events hold: a Responses read of other events is passed unsplit.
+_RESPONSES_WANTED = re.compile(rb"response\.(?:completed|incomplete|failed)|error")
 
 
 def _openai_error(usage: TokenUsage, error: object) -> None:
@@ -115,6 +119,7 @@ class OpenAIResponsesMeter(UsageMeter):
     """Meter a `/v1/responses` exchange, streaming or not."""
 
     __slots__ = ()
+    WANTED = _RESPONSES_WANTED
 
     def on_event(self, name: str, data: bytes) -> None:
         # response.created / in_progress carry `usage: null` and echo the whole request

@@ -88,14 +88,35 @@ def test_each_stream_fixture_yields_the_expected_usage_when_split_in_two_anywher
 
 
 @pytest.mark.parametrize("name", STREAMS)
-@pytest.mark.parametrize("per_read", [2, 3, 5])
-def test_each_stream_fixture_yields_the_expected_usage_with_several_events_per_read(
+@pytest.mark.parametrize("per_read", [1, 2, 3, 5])
+def test_each_stream_fixture_yields_the_expected_usage_with_whole_events_per_read(
     name, per_read
 ):
+    """One event a read is how providers send: the reads without a wanted event (text,
+    tool input, pings) are then passed unsplit."""
     events = events_of(fixture(name))
     reads = [b"".join(events[i : i + per_read]) for i in range(0, len(events), per_read)]
-    assert len(reads) < len(events)
+    assert len(reads) == -(-len(events) // per_read)
     assert_expected(metered(*reads), name)
+
+
+def test_reads_of_content_events_at_rest_are_passed_unsplit_and_the_rest_are_split(monkeypatch):
+    split = []
+    feed = SSESplitter.feed
+    monkeypatch.setattr(SSESplitter, "feed", lambda self, chunk: split.append(chunk) or feed(self, chunk))
+    events = events_of(fixture("anthropic_stream_tool_use.sse"))
+    assert [event[:20] for event in events[:4]] == [
+        b"event: message_start", b"event: content_block", b"event: ping\ndata: {\"", b"event: content_block",
+    ]
+    # A read cut inside an event: the splitter holds its start, so the next read is split too.
+    cut, rest = events[3][:10], events[3][10:]
+
+    usage = metered(*events[:3], cut, rest, *events[4:])
+
+    assert usage.output_tokens == 89 and usage.final is True
+    wanted = [e for e in events[4:] if e.startswith((b"event: message_delta", b"event: message_stop"))]
+    assert len(wanted) == 2
+    assert split == [events[0], cut, rest, *wanted]
 
 
 @pytest.mark.parametrize("name", STREAMS)
