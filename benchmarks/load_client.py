@@ -67,8 +67,8 @@ if os.environ.get("BENCH_CODECOSTS_KEY"):
     HEADERS["x-codecosts-key"] = os.environ["BENCH_CODECOSTS_KEY"]
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a whole process (all threads), in seconds."""
+def cpu_seconds(pid: int | str) -> float:
+    """utime + stime of a whole process (all threads), or of one ("pid/task/tid"), in seconds."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
@@ -120,7 +120,11 @@ class Meter:
         self.wall = 0.0
 
     def snapshot(self):
-        return time.perf_counter(), system_busy_seconds(), {n: cpu_seconds(p) for n, p in self.pids.items()}
+        seconds = {n: cpu_seconds(p) for n, p in self.pids.items()}
+        # The proxy's main thread (its event loop) apart from the rest: the process less
+        # this is its other threads (the usage shipper, the budget gate, executors).
+        seconds["proxy_loop"] = cpu_seconds(f"{self.pids['proxy']}/task/{self.pids['proxy']}")
+        return time.perf_counter(), system_busy_seconds(), seconds
 
     def add(self, before, after) -> dict[str, float]:
         self.wall += after[0] - before[0]
@@ -282,7 +286,7 @@ class Client:
         for side in self.sides:
             results[side] = await run_side(side)
             after = self.meter.snapshot()
-            cpu[side] = {n: after[2][n] - before[2][n] for n in self.meter.pids}
+            cpu[side] = {n: after[2][n] - before[2][n] for n in after[2]}
             before = after
         return results, cpu, self.meter.others(first, before), (first, before)
 

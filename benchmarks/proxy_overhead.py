@@ -361,6 +361,9 @@ def report(r: dict, extra: dict) -> tuple[str, list[tuple[bool, str]]]:
             servers(lambda s: cpu_us(rs[s]["cpu"], s, rs[s]["completed"])), fmt=lambda x: f"{x:.0f}"),
         row(f"server CPU per streamed event, c=1, {r['params']['delay_ms']} ms/event (us)",
             servers(lambda s: cpu_us(r["streams_cpu"][s], s, st[s]["n"] * events)), fmt=lambda x: f"{x:.0f}"),
+        ("  of which the proxy's event loop thread (the rest: its usage shipper, ...) (us)", *[""] * (len(sides) - 1),
+         f"{r['streams_cpu']['proxied'].get('proxy_loop', 0) / max(1, st['proxied']['n'] * events) * 1e6:.0f}",
+         *[""] * (len(sides) - 1)),
         ("proxy CPU per request, all-in"
          + ("" if extra.get("worker_us") is not None or extra.get("variant") == "no-usage" else " incl. usage writes")
          + " (us)",
@@ -454,7 +457,7 @@ def main() -> int:
                     help="let the worker (or the writer) write during the run (default: paused until the run ends)")
     ap.add_argument("--in-process-writes", action="store_true",
                     help="without --redis: usage written inside the server process, not by a writer process")
-    ap.add_argument("--variant", choices=("no-usage", "yield", "no-journal", "no-shipping"),
+    ap.add_argument("--variant", choices=("no-usage", "yield", "no-journal", "no-shipping", "no-meter"),
                     help="diagnostic: run a modified proxy (see variant_server.py)")
     ap.add_argument("--max-noise", type=float, default=0.25, metavar="CORES",
                     help="re-run a direct/proxied round pair during which other processes used more "

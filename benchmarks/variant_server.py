@@ -10,6 +10,8 @@ They run the same uvicorn command as the product, after one change made in this 
   no-journal    the journal's writes are skipped (what its os.write calls cost the loop)
   no-shipping   records are journalled and kept in a list, never queued: the shipper
                 thread never wakes (what it costs the event loop; logs are NOT written)
+  no-meter      the usage meter reads no streamed chunk (what reading SSE for usage costs
+                a streamed event; the logs are written without the streams' usage)
 
 Usage: variant_server.py NAME <uvicorn arguments...>
 """
@@ -17,7 +19,7 @@ Usage: variant_server.py NAME <uvicorn arguments...>
 import os
 import sys
 
-VARIANTS = ("no-usage", "yield", "no-journal", "no-shipping")
+VARIANTS = ("no-usage", "yield", "no-journal", "no-shipping", "no-meter")
 
 
 def main() -> None:
@@ -66,6 +68,10 @@ def main() -> None:
                 return 0
 
         pipeline._queue = Kept()
+    elif name == "no-meter":
+        from providers.base import UsageMeter
+
+        UsageMeter.feed = lambda self, chunk: None
     elif name == "no-journal":
         from usage.journal import Journal
 
