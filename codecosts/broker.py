@@ -12,12 +12,33 @@ gives it back after the visibility timeout (settings.CELERY_BROKER_TRANSPORT_OPT
 a batch written twice is written once, the writes being idempotent), and the worker
 reconnects by itself (tests/reliability/test_faults.py, "broker down").
 
-Publishing reuses one Redis client per channel (see Channel.conn_or_acquire).
+Publishing reuses one Redis client per channel (see Channel.conn_or_acquire), and its
+messages are written by orjson (see envelope).
 """
 
 from contextlib import contextmanager
 
+import orjson
 from kombu.transport import redis
+from kombu.utils.json import dumps as kombu_dumps
+
+_NATIVE_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def envelope(message: dict) -> str:
+    """A message as the transport stores it in Redis: JSON around its body, itself text.
+
+    kombu's encoder took 0.4 ms for the envelope of a usage batch (escaping its 180 KB
+    body) in the web process's usage shipper, holding the GIL throughout, which the event
+    loop then waited for; orjson takes 0.1 ms. What JSON has no type for (a datetime, a
+    Decimal, a subclass) goes to kombu's encoder, which tags it for kombu's decoder."""
+    try:
+        return orjson.dumps(message, option=_NATIVE_ONLY).decode()
+    except TypeError:
+        return kombu_dumps(message)
+
+
+redis.dumps = envelope  # the name kombu's Redis channel writes its messages with
 
 
 class QoS(redis.QoS):

@@ -1,8 +1,17 @@
 import os
 
+import orjson
 from celery import Celery
+from kombu.serialization import register
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "codecosts.settings")
+
+# The usage batches' serializer (usage.tasks): JSON, made by orjson. kombu's json took 0.7
+# ms to encode a batch of 100 records in the web process's usage shipper, and held the GIL
+# throughout, which the event loop then waited for; orjson takes 0.06 ms.
+USAGE_SERIALIZER = "codecosts-json"
+USAGE_CONTENT_TYPE = "application/x-codecosts-json"
+register(USAGE_SERIALIZER, lambda data: orjson.dumps(data).decode(), orjson.loads, content_type=USAGE_CONTENT_TYPE)
 
 app = Celery("codecosts")
 app.config_from_object("django.conf:settings", namespace="CELERY")

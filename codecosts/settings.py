@@ -226,7 +226,8 @@ if REDIS_URL:
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
+# And the usage batches' JSON made by orjson (codecosts.celery.USAGE_SERIALIZER).
+CELERY_ACCEPT_CONTENT = ["json", "application/x-codecosts-json"]
 CELERY_TASK_ROUTES = {"usage.tasks.*": {"queue": "usage"}}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -19,6 +19,7 @@ import logging
 from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError
 
+from codecosts.celery import USAGE_SERIALIZER
 from usage.bodystore.store import PiecesMissing
 from usage.dead_letters import dead_letter_batch
 from usage.records import record_from_payload, without_bodies
@@ -36,7 +37,10 @@ PIECES_WAIT_SECONDS = 1
 
 
 # max_retries=None: the limit is MAX_RETRIES, after which the batch is kept, not dropped.
-@shared_task(bind=True, name="usage.tasks.usage_log_record_batch", acks_late=True, max_retries=None)
+@shared_task(
+    bind=True, name="usage.tasks.usage_log_record_batch", acks_late=True, max_retries=None,
+    serializer=USAGE_SERIALIZER,
+)
 def usage_log_record_batch(self, payloads: list[dict]) -> int:
     """Write a batch of usage records; safe to run twice (records are keyed by their id)."""
     try:
