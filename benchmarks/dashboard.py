@@ -888,7 +888,8 @@ def bodies_seed() -> None:
         rows = cur.fetchall()
         with cur.cursor.copy(
             "COPY usage_usagelogbody (log_id, request_body, response_body, request_size, response_size,"
-            " request_truncated, response_truncated, response_content_type, dropped) FROM STDIN"
+            " request_truncated, response_truncated, response_content_type, dropped, request_manifest,"
+            " omitted) FROM STDIN"
         ) as copy:
             for log_id, model, streamed, input_tokens, output_tokens in rows:
                 prompt = rng.choice(SESSION_PROMPTS)
@@ -930,6 +931,8 @@ def bodies_seed() -> None:
                         False,
                         content_type,
                         False,
+                        b"",  # stored whole: no manifest (usage.bodystore)
+                        "",  # not omitted
                     )
                 )
     print(f"  {len(rows):,} bodies by COPY in {time.perf_counter() - t0:.1f} s")
