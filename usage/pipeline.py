@@ -181,8 +181,7 @@ class Shipper(threading.Thread):
 
     def cycle(self) -> bool:
         """Gather records and hook them; ship them and drain the spool when due; True once told to stop."""
-        pending = self.pending
-        wait = RETRY_SECONDS if not pending else max(0.0, self.ship_at - time.monotonic())
+        wait = max(0.0, self.ship_at - time.monotonic()) if self.pending else RETRY_SECONDS
         item = _get(wait)
         records, markers, stop = [], [], False
         while item is not None:
@@ -192,7 +191,7 @@ class Shipper(threading.Thread):
                 markers.append(item)
             else:
                 records.append(item)
-            if stop or markers or len(pending) + len(records) >= BATCH_SIZE:
+            if stop or markers or len(self.pending) + len(records) >= BATCH_SIZE:
                 break
             item = _get(None)
         for hook in record_hooks if records else ():
@@ -200,19 +199,19 @@ class Shipper(threading.Thread):
                 hook(records)
             except Exception:  # noqa: BLE001 - a hook never costs the records their delivery
                 logger.exception("usage record hook %r failed", hook)
+        # Calls ending close together are gathered every LINGER_SECONDS, asleep between
+        # (a record queued then wakes nobody); one ending alone, at once.
+        now = time.monotonic()
+        close = len(records) > 1 or (len(records) == 1 and now - self.gathered_at < 2 * LINGER_SECONDS)
         if records:
-            # Calls ending close together are gathered every LINGER_SECONDS, asleep between
-            # (a record queued then wakes nobody); one ending alone, at once.
-            now = time.monotonic()
-            close = len(records) > 1 or now - self.gathered_at < 2 * LINGER_SECONDS
-            if not pending:
+            if not self.pending:
                 self.ship_at = now + SHIP_SECONDS
             self.gathered_at = now
-        pending += records
-        due = stop or markers or len(pending) >= BATCH_SIZE or (pending and time.monotonic() >= self.ship_at)
+            self.pending += records
+        due = stop or markers or len(self.pending) >= BATCH_SIZE or now >= self.ship_at
         try:
-            if due and pending:
-                self.pending = []
+            if due and self.pending:
+                pending, self.pending = self.pending, []
                 for batch in batches(self.payloads(pending)):
                     self.ship(batch)
                 if self.journal is not None:
@@ -226,7 +225,7 @@ class Shipper(threading.Thread):
         finally:
             for marker in markers:
                 marker.set()
-        if records and close and not stop:
+        if close and not stop:
             time.sleep(LINGER_SECONDS)
         return stop
 

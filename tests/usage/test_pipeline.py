@@ -232,15 +232,19 @@ def test_a_shipper_started_over_a_dead_processs_spool_delivers_it(make_shipper, 
 
 
 def test_the_shipper_delivers_queued_records_in_batches_of_at_most_batch_size(
-    make_shipper, sender, fresh_queue
+    make_shipper, sender, fresh_queue, monkeypatch
 ):
     """Records already queued go out in full batches of BATCH_SIZE (one publish per
     batch), each record once, as the payloads record_to_payload makes, in order."""
+    monkeypatch.setattr(pipeline, "SHIP_SECONDS", 3.0)
     records = [usage_record() for _ in range(2 * BATCH_SIZE + 50)]
     for record in records:
         fresh_queue.put(record)
     make_shipper().start()
 
+    # Full batches go at once; the rest when its first record has waited SHIP_SECONDS.
+    assert wait_until(lambda: len(sender.ids) >= 2 * BATCH_SIZE, timeout=2)
+    assert len(sender.ids) == 2 * BATCH_SIZE
     assert wait_until(lambda: len(sender.ids) >= len(records))
 
     full = BATCH_SIZE
